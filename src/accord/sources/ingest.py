@@ -1,0 +1,264 @@
+"""The ingest stage: read each source, map it, and merge it into the store in one transaction.
+
+Re-ingesting the same input changes nothing; a changed row keeps its previous version in
+source_records_history; a row missing from a full-snapshot source is marked deleted; every row
+that cannot be stored is in quarantine with its reason, file, line and raw text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+
+from accord.config import ProjectConfig, SourceConfig
+from accord.errors import AccordError, SourceError
+from accord.sources.mapping import map_rows
+from accord.sources.readers import ReadResult, Reject, check_columns, read_source
+from accord.store.backend import Store
+
+PEOPLE_TEXT_COLUMNS = (
+    "given_name", "family_name", "full_name", "emails", "phones", "street", "city", "region",
+    "postcode", "country", "date_of_birth", "company", "external_ids", "consent",
+)
+JSON_COLUMNS = {"raw", "emails", "phones", "external_ids", "consent", "properties"}
+RAW_TEXT_LIMIT = 1_048_576
+
+ProgressFactory = Callable[[str], Callable[[int, int], None]]
+
+
+@dataclass
+class SourceReport:
+    source: str
+    read: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    quarantined: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def new_run_id() -> str:
+    return f"run_{utcnow():%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
+
+
+def ingest(store: Store, cfg: ProjectConfig, names: list[str] | None = None, *, run_id: str | None = None,
+           path_override: Path | None = None, allow_empty_snapshot: bool = False,
+           progress: ProgressFactory | None = None) -> list[SourceReport]:
+    """Ingest the named sources (all when none are named). A failing source leaves the store as it was
+    for that source; the others still run. Reports carry ``error`` for the ones that failed."""
+    sources = [cfg.source(n) for n in names] if names else list(cfg.sources)
+    if path_override is not None and len(sources) != 1:
+        raise AccordError("--file needs exactly one SOURCE")
+    run_id = run_id or new_run_id()
+    reports = []
+    for source in sources:
+        started = time.perf_counter()
+        try:
+            report = ingest_source(store, cfg, source, run_id, path_override=path_override,
+                                   allow_empty_snapshot=allow_empty_snapshot,
+                                   progress=progress(source.name) if progress else None)
+        except AccordError as exc:
+            report = SourceReport(source.name, error=str(exc))
+        report.seconds = round(time.perf_counter() - started, 3)
+        reports.append(report)
+    return reports
+
+
+def ingest_source(store: Store, cfg: ProjectConfig, source: SourceConfig, run_id: str, *,
+                  path_override: Path | None = None, allow_empty_snapshot: bool = False,
+                  progress: Callable[[int, int], None] | None = None) -> SourceReport:
+    result = read_source(cfg, source, path_override, progress)
+    check_columns(result, source)
+    data_columns = [c for c in result.table.column_names if not c.startswith("_")]
+    good, bad = map_rows(source, result.table, data_columns)
+    rejects = list(result.rejects) + _mapping_rejects(result, bad)
+    report = SourceReport(source.name, read=result.rows_read, quarantined=len(rejects))
+    full_snapshot = source.snapshot == "full" and path_override is None
+    now = utcnow()
+
+    with store.transaction():
+        if source.kind == "people":
+            if full_snapshot and good.num_rows == 0 and not allow_empty_snapshot:
+                existing = store.scalar(
+                    "SELECT count(*) FROM source_records WHERE source = ? AND deleted_at IS NULL", (source.name,))
+                if existing:
+                    raise SourceError(
+                        f"{result.file}: no valid rows, and source {source.name!r} is a full snapshot: ingesting "
+                        f"it would mark all {existing} records deleted. Fix the file, or pass --allow-empty-snapshot."
+                    )
+            _merge_people(store, source, good, result.file, run_id, now, full_snapshot, report)
+        else:
+            _merge_events(store, source, good, result.file, run_id, now, report)
+        _record_quarantine(store, source, result.file, rejects, good, run_id, now, full_snapshot)
+    return report
+
+
+def _mapping_rejects(result: ReadResult, bad: pa.Table) -> list[Reject]:
+    out = []
+    for row in bad.to_pylist():
+        if result.text_at is not None:
+            text = "".join(result.text_at(n) for n in range(row["_line"], row["_line_end"] + 1))
+        else:
+            text = row["raw"]
+        out.append(Reject(row["_line"], row["reason"], text, row["record_key"]))
+    return out
+
+
+def _stage(store: Store, good: pa.Table, columns: tuple[str, ...], renames: dict[str, str]) -> None:
+    n = good.num_rows
+    data: dict[str, pa.Array | pa.ChunkedArray] = {
+        "record_key": good.column("record_key"),
+        "row_hash": good.column("row_hash"),
+        "raw": good.column("raw"),
+        "source_line": good.column("_line"),
+    }
+    for col in columns:
+        src = next((k for k, v in renames.items() if v == col), col)
+        if src in good.column_names:
+            data[col] = good.column(src)
+        else:
+            data[col] = pa.nulls(n, pa.string())
+    for ts in ("source_created_at", "source_updated_at", "ts"):
+        if ts in data and data[ts].type == pa.string():
+            data[ts] = pa.nulls(n, pa.timestamp("us"))
+    store.create_temp_table("_stage", pa.table(data))
+
+
+def _cast(store: Store, col: str, expr: str) -> str:
+    return store.type_sql(f"CAST({expr} AS ${{JSON}})") if col in JSON_COLUMNS else expr
+
+
+def _merge_people(store: Store, source: SourceConfig, good: pa.Table, file: str, run_id: str, now: datetime,
+                  full_snapshot: bool, report: SourceReport) -> None:
+    value_cols = PEOPLE_TEXT_COLUMNS + ("source_created_at", "source_updated_at")
+    _stage(store, good, value_cols, {"created_at": "source_created_at", "updated_at": "source_updated_at"})
+    name = source.name
+    changed = ("(c.row_hash <> s.row_hash OR c.deleted_at IS NOT NULL)")
+    report.updated = store.scalar(
+        f"SELECT count(*) FROM source_records c JOIN _stage s ON c.record_key = s.record_key "
+        f"WHERE c.source = ? AND {changed}", (name,))
+    report.unchanged = store.scalar(
+        "SELECT count(*) FROM source_records c JOIN _stage s ON c.record_key = s.record_key "
+        "WHERE c.source = ? AND c.row_hash = s.row_hash AND c.deleted_at IS NULL", (name,))
+    report.new = good.num_rows - report.updated - report.unchanged
+
+    all_cols = ("row_hash", "raw") + value_cols + ("source_file", "source_line", "first_seen_at",
+                                                   "valid_from", "deleted_at", "run_id")
+    cols = ", ".join(all_cols)
+    if report.updated:
+        store.execute(
+            f"INSERT INTO source_records_history (source, record_key, {cols}, valid_to) "
+            f"SELECT c.source, c.record_key, {', '.join('c.' + x for x in all_cols)}, ? "
+            f"FROM source_records c JOIN _stage s ON c.record_key = s.record_key WHERE c.source = ? AND {changed}",
+            (now, name))
+        sets = ", ".join(f"{c} = {_cast(store, c, 's.' + c)}" for c in ("row_hash", "raw") + value_cols)
+        store.execute(
+            f"UPDATE source_records SET {sets}, source_file = ?, source_line = s.source_line, valid_from = ?, "
+            f"deleted_at = NULL, run_id = ? FROM _stage s "
+            f"WHERE source_records.source = ? AND source_records.record_key = s.record_key "
+            f"AND (source_records.row_hash <> s.row_hash OR source_records.deleted_at IS NOT NULL)",
+            (file, now, run_id, name))
+    if report.new:
+        inserted = ", ".join(_cast(store, c, "s." + c) for c in ("row_hash", "raw") + value_cols)
+        store.execute(
+            f"INSERT INTO source_records (source, record_key, {cols}) "
+            f"SELECT ?, s.record_key, {inserted}, ?, s.source_line, ?, ?, NULL, ? FROM _stage s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM source_records c WHERE c.source = ? AND c.record_key = s.record_key)",
+            (name, file, now, now, run_id, name))
+    if full_snapshot:
+        missing = ("source = ? AND deleted_at IS NULL AND NOT EXISTS "
+                   "(SELECT 1 FROM _stage s WHERE s.record_key = source_records.record_key)")
+        report.deleted = store.scalar(f"SELECT count(*) FROM source_records WHERE {missing}", (name,))
+        if report.deleted:
+            store.execute(f"UPDATE source_records SET deleted_at = ?, run_id = ? WHERE {missing}", (now, run_id, name))
+    store.execute("DROP TABLE _stage")
+
+
+def _merge_events(store: Store, source: SourceConfig, good: pa.Table, file: str, run_id: str, now: datetime,
+                  report: SourceReport) -> None:
+    value_cols = ("type", "event", "ts", "identity_type", "identity_value", "anonymous_id", "revenue")
+    _stage(store, good, value_cols, {})
+    prefix = source.name + ":"
+    key = "? || s.record_key"
+    report.updated = store.scalar(
+        f"SELECT count(*) FROM events e JOIN _stage s ON e.event_id = {key} WHERE e.row_hash <> s.row_hash",
+        (prefix,))
+    report.unchanged = store.scalar(
+        f"SELECT count(*) FROM events e JOIN _stage s ON e.event_id = {key} WHERE e.row_hash = s.row_hash",
+        (prefix,))
+    report.new = good.num_rows - report.updated - report.unchanged
+    props = _cast(store, "properties", "s.raw")
+    if report.updated:
+        sets = ", ".join(f"{c} = s.{c}" for c in value_cols)
+        store.execute(
+            f"UPDATE events SET {sets}, properties = {props}, row_hash = s.row_hash, source_file = ?, "
+            f"source_line = s.source_line, run_id = ? FROM _stage s "
+            f"WHERE events.event_id = {key} AND events.row_hash <> s.row_hash",
+            (file, run_id, prefix))
+    if report.new:
+        cols = ", ".join(value_cols)
+        store.execute(
+            f"INSERT INTO events (event_id, source, {cols}, received_at, properties, row_hash, source_file, "
+            f"source_line, run_id) SELECT {key}, ?, {', '.join('s.' + c for c in value_cols)}, ?, {props}, "
+            f"s.row_hash, ?, s.source_line, ? FROM _stage s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = {key})",
+            (prefix, source.name, now, file, run_id, prefix))
+    store.execute("DROP TABLE _stage")
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _record_quarantine(store: Store, source: SourceConfig, file: str, rejects: list[Reject], good: pa.Table,
+                       run_id: str, now: datetime, full_snapshot: bool) -> None:
+    open_rows = {h: qid for qid, h in store.fetchall(
+        "SELECT quarantine_id, raw_hash FROM quarantine WHERE source = ? AND resolved_at IS NULL", (source.name,))}
+    seen: set[str] = set()
+    new_rows = []
+    for r in rejects:
+        digest = _hash(r.raw_text)
+        seen.add(digest)
+        if digest in open_rows:
+            continue  # the same row with the same problem: nothing changes
+        text = r.raw_text
+        if len(text) > RAW_TEXT_LIMIT:
+            text = text[:RAW_TEXT_LIMIT] + f"\n[... {len(r.raw_text) - RAW_TEXT_LIMIT} more characters not kept]"
+        new_rows.append((uuid.uuid4().hex, source.name, file, r.line, r.record_key, r.reason,
+                         text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+                         digest, run_id, run_id, now))
+        open_rows[digest] = new_rows[-1][0]
+    store.executemany(
+        "INSERT INTO quarantine (quarantine_id, source, file, line, record_key, reason, raw_text, raw_hash, "
+        "first_run_id, last_run_id, quarantined_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", new_rows)
+    # Rows quarantined before and stored now are resolved.
+    if good.num_rows:
+        keys = store.fetchall(
+            "SELECT quarantine_id, record_key FROM quarantine WHERE source = ? AND resolved_at IS NULL "
+            "AND record_key IS NOT NULL", (source.name,))
+        stored = set(good.column("record_key").to_pylist()) if keys else set()
+        still_bad = {open_rows[h] for h in seen}
+        fixed = [(now, f"stored by {run_id}", qid) for qid, key in keys if key in stored and qid not in still_bad]
+        store.executemany("UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE quarantine_id = ?", fixed)
+    if full_snapshot:
+        gone = [(now, f"not in the full read of {run_id}", qid) for h, qid in open_rows.items() if h not in seen]
+        store.executemany(
+            "UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE quarantine_id = ? AND resolved_at IS NULL",
+            gone)

@@ -1,0 +1,219 @@
+"""Map a source's rows onto Accord's canonical person fields (or event fields), vectorized in DuckDB.
+
+The mapping is compiled from the typed config into one SELECT over the rows read. Each row gets
+its record key, a hash of its raw row (to detect changes) and ``_error``: why it cannot be
+stored, or null. Values from config reach SQL only as escaped literals; data never becomes SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from accord.config import LIST_FIELDS, MAP_FIELDS, FieldSpec, SourceConfig
+
+MAX_FIELD_CHARS = 1_048_576
+"""A value longer than this quarantines its row: it is almost certainly a broken export."""
+
+_TIMESTAMP_FIELDS = ("created_at", "updated_at")
+
+
+def _q(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _transform(expr: str, name: str) -> str:
+    if name == "trim":
+        return f"trim({expr})"
+    if name == "lower":
+        return f"lower({expr})"
+    if name == "upper":
+        return f"upper({expr})"
+    if name == "title":
+        return (f"array_to_string(list_transform(string_split(lower({expr}), ' '), "
+                f"lambda w: upper(w[1]) || w[2:]), ' ')")
+    if name == "digits":
+        return f"regexp_replace({expr}, '[^0-9]', '', 'g')"
+    if name == "null_if_empty":
+        return f"nullif(trim({expr}), '')"
+    raise ValueError(name)
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    value: str
+    error: str | None
+
+
+def _compile_spec(spec: FieldSpec, label: str, kind: str = "text") -> _Compiled:
+    """SQL for one value and for its error message (null when fine). kind: text, date, timestamp, number."""
+    expr = f"CAST({_q(spec.column)} AS VARCHAR)" if spec.column else _lit(spec.constant or "")
+    for t in spec.transforms:
+        expr = _transform(expr, t)
+    raw = expr
+    error = None
+    if spec.date_format:
+        parsed = f"try_strptime({raw}, {_lit(spec.date_format)})"
+        expr = f"strftime({parsed}, '%Y-%m-%d')" if kind == "date" else parsed
+        bad = f"({raw} IS NOT NULL AND trim({raw}) <> '' AND {parsed} IS NULL)"
+        message = f"'{label}: ' || {raw} || ' does not match date format ' || {_lit(spec.date_format)}"
+    elif kind == "timestamp":
+        expr = f"try_cast(try_cast(nullif(trim({raw}), '') AS TIMESTAMPTZ) AS TIMESTAMP)"
+        bad = f"(nullif(trim({raw}), '') IS NOT NULL AND {expr} IS NULL)"
+        message = f"'{label}: ' || {raw} || ' is not an ISO 8601 time (set date_format)'"
+    elif kind == "number":
+        expr = f"try_cast(nullif(trim({raw}), '') AS DOUBLE)"
+        bad = f"(nullif(trim({raw}), '') IS NOT NULL AND {expr} IS NULL)"
+        message = f"'{label}: ' || {raw} || ' is not a number'"
+    else:
+        bad = None
+        message = ""
+    if bad is not None:
+        if spec.on_error == "quarantine":
+            error = f"CASE WHEN {bad} THEN {message} END"
+        else:
+            expr = f"CASE WHEN {bad} THEN NULL ELSE {expr} END"
+    return _Compiled(expr, error)
+
+
+def _json_list(values: list[str]) -> str:
+    items = ", ".join(f"nullif(trim({v}), '')" for v in values)
+    return f"CAST(to_json(list_filter([{items}], lambda x: x IS NOT NULL)) AS VARCHAR)"
+
+
+def _json_map(pairs: list[tuple[str, str]]) -> str:
+    args = ", ".join(f"{_lit(k)}, nullif(trim({v}), '')" for k, v in pairs)
+    return f"CAST(json_object({args}) AS VARCHAR)"
+
+
+def _people_columns(source: SourceConfig) -> tuple[dict[str, str], list[str]]:
+    values: dict[str, str] = {}
+    errors: list[str] = []
+    specs = source.field_specs()
+    for name, spec in specs.items():
+        if name in LIST_FIELDS:
+            compiled = [_compile_spec(s, f"{name}[{i}]") for i, s in enumerate(spec)]
+            values[name] = _json_list([c.value for c in compiled])
+        elif name in MAP_FIELDS:
+            compiled_map = {k: _compile_spec(s, f"{name}.{k}") for k, s in spec.items()}
+            values[name] = _json_map([(k, c.value) for k, c in compiled_map.items()])
+            compiled = list(compiled_map.values())
+        else:
+            kind = "date" if name == "date_of_birth" and spec.date_format else (
+                "timestamp" if name in _TIMESTAMP_FIELDS else "text")
+            c = _compile_spec(spec, name, kind)
+            values[name] = c.value
+            compiled = [c]
+        errors.extend(c.error for c in compiled if c.error)
+
+    full = specs.get("full_name")
+    if isinstance(full, FieldSpec) and full.split:
+        f = values["full_name"]
+        if full.split == "family, given":
+            given = f"nullif(trim(regexp_extract({f}, ',(.*)$', 1)), '')"
+            family = f"nullif(trim(CASE WHEN strpos({f}, ',') > 0 THEN regexp_extract({f}, '^([^,]*)', 1) END), '')"
+        else:
+            given = f"nullif(trim(regexp_extract({f}, '^\\s*(\\S+)', 1)), '')"
+            family = f"nullif(trim(regexp_replace({f}, '^\\s*\\S+\\s*', '')), '')"
+        values["given_name"] = f"coalesce({values['given_name']}, {given})" if "given_name" in values else given
+        values["family_name"] = f"coalesce({values['family_name']}, {family})" if "family_name" in values else family
+    return values, errors
+
+
+def _event_columns(source: SourceConfig) -> tuple[dict[str, str], list[str]]:
+    e = source.events
+    assert e is not None
+    parts = {
+        "event": _compile_spec(e.event, "events.event"),
+        "ts": _compile_spec(e.timestamp, "events.timestamp", "timestamp"),
+        "identity_value": _compile_spec(e.identity, "events.identity"),
+    }
+    if e.anonymous_id:
+        parts["anonymous_id"] = _compile_spec(e.anonymous_id, "events.anonymous_id")
+    if e.revenue:
+        parts["revenue"] = _compile_spec(e.revenue, "events.revenue", "number")
+    values = {k: c.value for k, c in parts.items()}
+    errors = [c.error for c in parts.values() if c.error]
+    errors.append(f"CASE WHEN ({values['ts']}) IS NULL THEN 'events.timestamp: missing' END")
+    values["identity_type"] = _lit(e.identity_type)
+    values["type"] = _lit(e.type)
+    if e.anonymous_id:
+        errors.append(
+            f"CASE WHEN ({values['identity_value']}) IS NULL AND ({values['anonymous_id']}) IS NULL "
+            f"THEN 'events.identity: neither the identity nor the anonymous id is set' END")
+    else:
+        errors.append(f"CASE WHEN nullif(trim({values['identity_value']}), '') IS NULL "
+                      f"THEN 'events.identity: missing' END")
+    return values, errors
+
+
+def engine() -> duckdb.DuckDBPyConnection:
+    conn = duckdb.connect()
+    conn.execute("SET TimeZone = 'UTC'")
+    return conn
+
+
+def map_rows(source: SourceConfig, rows: pa.Table, data_columns: list[str],
+             max_field_chars: int = MAX_FIELD_CHARS) -> tuple[pa.Table, pa.Table]:
+    """Return (mapped rows, rejected rows). Rejected rows have _line, _line_end, record_key, reason."""
+    conn = engine()
+    conn.register("rows_in", rows)
+
+    if source.kind == "people":
+        values, errors = _people_columns(source)
+    else:
+        values, errors = _event_columns(source)
+
+    pk = source.primary_key
+    key_parts = [f"nullif(trim(CAST({_q(c)} AS VARCHAR)), '')" for c in pk]
+    record_key = key_parts[0] if len(pk) == 1 else f"concat_ws('|', {', '.join(key_parts)})"
+    key_missing = " OR ".join(f"{p} IS NULL" for p in key_parts)
+    pk_label = ", ".join(pk)
+    errors.insert(0, f"CASE WHEN {key_missing} THEN 'primary key ({pk_label}) is empty' END")
+
+    present = [c for c in data_columns if c in rows.column_names]
+    if present:
+        longest = f"greatest({', '.join(f'coalesce(length({_q(c)}), 0)' for c in present)})"
+        errors.insert(0, f"CASE WHEN {longest} > {max_field_chars} THEN 'a value is ' || {longest} || "
+                         f"' characters long; the limit is {max_field_chars}' END")
+
+    if "_raw" in rows.column_names:
+        raw = "_raw"
+    else:
+        raw = "CAST(to_json({" + ", ".join(f"{_lit(c)}: {_q(c)}" for c in present) + "}) AS VARCHAR)"
+
+    select = [f"{record_key} AS record_key", f"{raw} AS raw", "_line", "_line_end"]
+    select += [f"{v} AS {_q(k)}" for k, v in values.items()]
+    error_expr = f"concat_ws('; ', {', '.join(errors)})" if errors else "NULL"
+    conn.execute(f"""
+        CREATE TEMP TABLE mapped AS
+        SELECT *, md5(raw) AS row_hash FROM (
+            SELECT {', '.join(select)}, nullif({error_expr}, '') AS _error FROM rows_in
+        )
+    """)
+    # A key seen twice in one read: the first row wins, later ones are quarantined.
+    conn.execute("""
+        CREATE TEMP TABLE checked AS
+        SELECT * REPLACE (
+            coalesce(_error, CASE WHEN record_key IS NOT NULL AND _dup > 1
+                THEN 'duplicate primary key ' || record_key || ' (first at line ' || _first || ')' END) AS _error)
+        FROM (
+            SELECT *, row_number() OVER (PARTITION BY record_key ORDER BY _line) AS _dup,
+                   min(_line) OVER (PARTITION BY record_key) AS _first
+            FROM mapped
+        )
+    """)
+    good = conn.sql(
+        "SELECT * EXCLUDE (_error, _dup, _first) FROM checked WHERE _error IS NULL ORDER BY _line"
+    ).to_arrow_table()
+    bad = conn.sql(
+        "SELECT _line, _line_end, record_key, _error AS reason, raw FROM checked WHERE _error IS NOT NULL ORDER BY _line"
+    ).to_arrow_table()
+    conn.close()
+    return good, bad

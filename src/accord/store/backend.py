@@ -1,0 +1,288 @@
+"""One store interface over DuckDB (embedded default) and PostgreSQL (server).
+
+Call sites write SQL that both engines share, with ``?`` placeholders; what differs
+(connection, placeholders, bulk loading, type names) lives here.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse, urlunparse
+
+import pyarrow as pa
+
+from accord.errors import StoreError
+
+# Types that differ between the engines; migrations write ${NAME}.
+DIALECT_TYPES = {
+    "duckdb": {"JSON": "JSON", "TIMESTAMP": "TIMESTAMP", "DOUBLE": "DOUBLE", "BIGSERIAL": "BIGINT"},
+    "postgresql": {"JSON": "JSONB", "TIMESTAMP": "TIMESTAMP", "DOUBLE": "DOUBLE PRECISION", "BIGSERIAL": "BIGSERIAL"},
+}
+
+
+class Store(ABC):
+    """A connection to Accord's store. Use ``transaction()`` for every write."""
+
+    dialect: str
+    url: str
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    @abstractmethod
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    @abstractmethod
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def fetch_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table: ...
+
+    @abstractmethod
+    def load_arrow(self, table: str, data: pa.Table) -> None:
+        """Append an Arrow table to ``table`` (columns matched by name)."""
+
+    @abstractmethod
+    def create_temp_table(self, name: str, data: pa.Table) -> None:
+        """Create (or replace) a session-scoped table holding ``data``."""
+
+    @abstractmethod
+    def _begin(self) -> None: ...
+
+    @abstractmethod
+    def _commit(self) -> None: ...
+
+    @abstractmethod
+    def _rollback(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def table_names(self) -> list[str]: ...
+
+    _depth = 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """All or nothing: an exception inside rolls everything back. Nested calls join the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self
+            finally:
+                self._depth -= 1
+            return
+        self._begin()
+        self._depth = 1
+        try:
+            yield self
+        except BaseException:
+            self._depth = 0
+            self._rollback()
+            raise
+        self._depth = 0
+        self._commit()
+
+    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        rows = self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self.fetchone(sql, params)
+        return row[0] if row else None
+
+    def type_sql(self, sql: str) -> str:
+        types = DIALECT_TYPES[self.dialect]
+        return re.sub(r"\$\{(\w+)\}", lambda m: types[m.group(1)], sql)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class DuckDBStore(Store):
+    dialect = "duckdb"
+
+    def __init__(self, url: str, path: str):
+        import duckdb
+
+        self.url = url
+        self.path = path
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = duckdb.connect(path)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open DuckDB store {path}: {exc}") from None
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.conn.execute(sql, list(params) if params else None)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.conn.executemany(sql, [list(r) for r in rows])
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, list(params) if params else None).fetchall()
+
+    def fetch_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        return self.conn.sql(sql, params=list(params) if params else None).to_arrow_table()
+
+    def load_arrow(self, table: str, data: pa.Table) -> None:
+        if data.num_rows == 0:
+            return
+        cols = ", ".join(f'"{c}"' for c in data.column_names)
+        self.conn.register("_accord_load", data)
+        try:
+            self.conn.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _accord_load")
+        finally:
+            self.conn.unregister("_accord_load")
+
+    def create_temp_table(self, name: str, data: pa.Table) -> None:
+        self.conn.register("_accord_tmp", data)
+        try:
+            self.conn.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _accord_tmp")
+        finally:
+            self.conn.unregister("_accord_tmp")
+
+    def _begin(self) -> None:
+        self.conn.execute("BEGIN TRANSACTION")
+
+    def _commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        self.conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def table_names(self) -> list[str]:
+        rows = self.fetchall(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+            "AND table_type = 'BASE TABLE' ORDER BY 1"
+        )
+        return [r[0] for r in rows]
+
+
+_ARROW_TO_PG = {
+    pa.string(): "TEXT",
+    pa.large_string(): "TEXT",
+    pa.int64(): "BIGINT",
+    pa.int32(): "INTEGER",
+    pa.float64(): "DOUBLE PRECISION",
+    pa.bool_(): "BOOLEAN",
+}
+
+
+class PostgresStore(Store):
+    dialect = "postgresql"
+
+    def __init__(self, url: str):
+        import psycopg
+
+        self.url = url
+        parsed = urlparse(url)
+        query = parse_qs(parsed.query)
+        self.schema = query.pop("schema", [None])[0]
+        rest = "&".join(f"{k}={v[0]}" for k, v in query.items())
+        conninfo = urlunparse(parsed._replace(scheme="postgresql", query=rest))
+        try:
+            self.conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=5)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to PostgreSQL store {_redact(url)}: {str(exc).strip()}") from None
+        if self.schema:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.schema):
+                raise StoreError(f"store URL: schema must be an identifier; got {self.schema!r}")
+            self.conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            self.conn.execute(f'SET search_path TO "{self.schema}"')
+
+    @staticmethod
+    def _pg(sql: str) -> str:
+        return sql.replace("%", "%%").replace("?", "%s")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.conn.execute(self._pg(sql) if params else sql, list(params) if params else None)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            with self.conn.cursor() as cur:
+                cur.executemany(self._pg(sql), [list(r) for r in rows])
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.conn.cursor() as cur:
+            cur.execute(self._pg(sql) if params else sql, list(params) if params else None)
+            return cur.fetchall() if cur.description else []
+
+    def fetch_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        with self.conn.cursor() as cur:
+            cur.execute(self._pg(sql) if params else sql, list(params) if params else None)
+            names = [d.name for d in cur.description]
+            rows = cur.fetchall()
+        columns = list(zip(*rows)) if rows else [[] for _ in names]
+        return pa.table({n: pa.array(list(c)) if rows else pa.array([], pa.string()) for n, c in zip(names, columns)})
+
+    def load_arrow(self, table: str, data: pa.Table) -> None:
+        if data.num_rows == 0:
+            return
+        cols = ", ".join(f'"{c}"' for c in data.column_names)
+        with self.conn.cursor() as cur:
+            with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+                for batch in data.to_batches(max_chunksize=50_000):
+                    for row in zip(*(col.to_pylist() for col in batch.columns)):
+                        copy.write_row(row)
+
+    def create_temp_table(self, name: str, data: pa.Table) -> None:
+        defs = ", ".join(f'"{f.name}" {_ARROW_TO_PG.get(f.type, "TEXT")}' for f in data.schema)
+        self.conn.execute(f"DROP TABLE IF EXISTS {name}")
+        self.conn.execute(f"CREATE TEMP TABLE {name} ({defs})")
+        self.load_arrow(name, data)
+
+    def _begin(self) -> None:
+        self.conn.execute("BEGIN")
+
+    def _commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        self.conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def table_names(self) -> list[str]:
+        rows = self.fetchall(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+            "AND table_type = 'BASE TABLE' ORDER BY 1"
+        )
+        return [r[0] for r in rows]
+
+
+def _redact(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.password:
+        netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@")
+        return urlunparse(parsed._replace(netloc=netloc))
+    return url
+
+
+def connect(url: str) -> Store:
+    """Open a store by URL without migrating: ``duckdb:///path.duckdb`` or ``postgresql://...``."""
+    if url.startswith("duckdb:///"):
+        # SQLAlchemy's convention: duckdb:///relative.duckdb, duckdb:////absolute/path.duckdb
+        path = url[len("duckdb:///") :] or ":memory:"
+        return DuckDBStore(url, path)
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(url)
+    raise StoreError(
+        f"store URL {url!r}: expected duckdb:///PATH (relative), duckdb:////PATH (absolute) "
+        "or postgresql://USER@HOST:PORT/DB"
+    )
