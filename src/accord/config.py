@@ -301,6 +301,18 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
+_EXPECTED_SCALAR = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+}
+
+
 def _describe(err: dict[str, Any]) -> str:
     kind = err["type"]
     got = err.get("input")
@@ -313,9 +325,8 @@ def _describe(err: dict[str, Any]) -> str:
         if len(err["loc"]) >= 2 and err["loc"][-2] == "fields":
             return f"unknown canonical field; expected one of {', '.join(CANONICAL_FIELDS)}"
         return "unknown key (check the spelling; see the accord.yaml reference in README)"
-    if kind in ("string_type", "int_type", "int_parsing", "float_type", "float_parsing", "bool_type", "bool_parsing"):
-        expected = kind.split("_")[0].replace("str", "string").replace("int", "integer")
-        return f"expected {'a' if expected[0] not in 'aeiou' else 'an'} {expected}; got {got!r}"
+    if kind in _EXPECTED_SCALAR:
+        return f"expected {_EXPECTED_SCALAR[kind]}; got {got!r}"
     if kind == "list_type":
         return f"expected a list; got {got!r}"
     if kind in ("dict_type", "model_type"):

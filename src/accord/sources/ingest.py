@@ -19,14 +19,17 @@ import pyarrow as pa
 
 from accord.config import ProjectConfig, SourceConfig
 from accord.errors import AccordError, SourceError
-from accord.sources.mapping import map_rows
+from accord.sources.mapping import Mapper
 from accord.sources.readers import ReadResult, Reject, check_columns, read_source
 from accord.store.backend import Store
 
-PEOPLE_TEXT_COLUMNS = (
+PEOPLE_VALUE_COLUMNS = (
     "given_name", "family_name", "full_name", "emails", "phones", "street", "city", "region",
     "postcode", "country", "date_of_birth", "company", "external_ids", "consent",
+    "source_created_at", "source_updated_at",
 )
+EVENT_VALUE_COLUMNS = ("type", "event", "ts", "identity_type", "identity_value", "anonymous_id", "revenue")
+TIMESTAMP_COLUMNS = {"source_created_at", "source_updated_at", "ts"}
 JSON_COLUMNS = {"raw", "emails", "phones", "external_ids", "consent", "properties"}
 RAW_TEXT_LIMIT = 1_048_576
 
@@ -86,42 +89,93 @@ def ingest_source(store: Store, cfg: ProjectConfig, source: SourceConfig, run_id
                   progress: Callable[[int, int], None] | None = None) -> SourceReport:
     result = read_source(cfg, source, path_override, progress)
     check_columns(result, source)
-    data_columns = [c for c in result.table.column_names if not c.startswith("_")]
-    good, bad = map_rows(source, result.table, data_columns)
-    rejects = list(result.rejects) + _mapping_rejects(result, bad)
-    report = SourceReport(source.name, read=result.rows_read, quarantined=len(rejects))
     full_snapshot = source.snapshot == "full" and path_override is None
     now = utcnow()
-
-    with store.transaction():
-        if source.kind == "people":
-            if full_snapshot and good.num_rows == 0 and not allow_empty_snapshot:
-                existing = store.scalar(
-                    "SELECT count(*) FROM source_records WHERE source = ? AND deleted_at IS NULL", (source.name,))
-                if existing:
-                    raise SourceError(
-                        f"{result.file}: no valid rows, and source {source.name!r} is a full snapshot: ingesting "
-                        f"it would mark all {existing} records deleted. Fix the file, or pass --allow-empty-snapshot."
-                    )
-            _merge_people(store, source, good, result.file, run_id, now, full_snapshot, report)
-        else:
-            _merge_events(store, source, good, result.file, run_id, now, report)
-        _record_quarantine(store, source, result.file, rejects, good, run_id, now, full_snapshot)
+    mapper = Mapper(source)
+    first_line: dict[str, int] = {}
+    rejects: list[Reject] = []
+    if source.kind == "people":
+        columns, renames = PEOPLE_VALUE_COLUMNS, {"created_at": "source_created_at", "updated_at": "source_updated_at"}
+    else:
+        columns, renames = EVENT_VALUE_COLUMNS, {}
+    try:
+        with store.transaction():
+            staged = False
+            for batch in result.batches:
+                good, bad = mapper.map(batch)
+                rejects.extend(_mapping_rejects(result, bad))
+                good = _drop_duplicate_keys(good, first_line, result, rejects)
+                stage = _stage_table(good, columns, renames)
+                if staged:
+                    store.load_arrow("_stage", stage)
+                else:
+                    store.create_temp_table("_stage", stage)
+                    staged = True
+            if not staged:
+                store.create_temp_table("_stage", _stage_table(_empty_mapped(columns), columns, renames))
+            report = SourceReport(source.name, read=len(first_line) + len(result.rejects) + len(rejects),
+                                  quarantined=len(result.rejects) + len(rejects))
+            all_rejects = result.rejects + rejects
+            if source.kind == "people":
+                if full_snapshot and not first_line and not allow_empty_snapshot:
+                    existing = store.scalar(
+                        "SELECT count(*) FROM source_records WHERE source = ? AND deleted_at IS NULL", (source.name,))
+                    if existing:
+                        raise SourceError(
+                            f"{result.file}: no valid rows, and source {source.name!r} is a full snapshot: "
+                            f"ingesting it would mark all {existing} records deleted. Fix the file, or pass "
+                            "--allow-empty-snapshot."
+                        )
+                quarantined_keys = {r.record_key for r in all_rejects if r.record_key}
+                _merge_people(store, source, len(first_line), result.file, run_id, now, full_snapshot, report,
+                              quarantined_keys)
+            else:
+                _merge_events(store, source, len(first_line), result.file, run_id, now, report)
+            _record_quarantine(store, source, result.file, all_rejects, set(first_line), run_id, now, full_snapshot)
+            store.execute("DROP TABLE _stage")
+    finally:
+        mapper.close()
     return report
+
+
+def _empty_mapped(columns: tuple[str, ...]) -> pa.Table:
+    names = ["record_key", "row_hash", "raw", "_line"] + list(columns)
+    return pa.table({n: pa.array([], pa.int64() if n == "_line" else pa.string()) for n in names})
+
+
+def _drop_duplicate_keys(good: pa.Table, first_line: dict[str, int], result: ReadResult,
+                         rejects: list[Reject]) -> pa.Table:
+    """A key seen twice in one read: the first row wins, later ones are quarantined."""
+    keys = good.column("record_key").to_pylist()
+    lines = good.column("_line").to_pylist()
+    keep = []
+    dropped = False
+    for key, line in zip(keys, lines):
+        first = first_line.setdefault(key, line)
+        if first == line:
+            keep.append(True)
+        else:
+            keep.append(False)
+            dropped = True
+    if not dropped:
+        return good
+    for i, (key, line) in enumerate(zip(keys, lines)):
+        if not keep[i]:
+            end = good.column("_line_end")[i].as_py()
+            text = result.text_at(line, end) if result.text_at else good.column("raw")[i].as_py()
+            rejects.append(Reject(line, f"duplicate primary key {key} (first at line {first_line[key]})", text, key))
+    return good.filter(pa.array(keep))
 
 
 def _mapping_rejects(result: ReadResult, bad: pa.Table) -> list[Reject]:
     out = []
     for row in bad.to_pylist():
-        if result.text_at is not None:
-            text = "".join(result.text_at(n) for n in range(row["_line"], row["_line_end"] + 1))
-        else:
-            text = row["raw"]
+        text = result.text_at(row["_line"], row["_line_end"]) if result.text_at else row["raw"]
         out.append(Reject(row["_line"], row["reason"], text, row["record_key"]))
     return out
 
 
-def _stage(store: Store, good: pa.Table, columns: tuple[str, ...], renames: dict[str, str]) -> None:
+def _stage_table(good: pa.Table, columns: tuple[str, ...], renames: dict[str, str]) -> pa.Table:
     n = good.num_rows
     data: dict[str, pa.Array | pa.ChunkedArray] = {
         "record_key": good.column("record_key"),
@@ -133,22 +187,22 @@ def _stage(store: Store, good: pa.Table, columns: tuple[str, ...], renames: dict
         src = next((k for k, v in renames.items() if v == col), col)
         if src in good.column_names:
             data[col] = good.column(src)
+        elif col in TIMESTAMP_COLUMNS:
+            data[col] = pa.nulls(n, pa.timestamp("us"))
+        elif col == "revenue":
+            data[col] = pa.nulls(n, pa.float64())
         else:
             data[col] = pa.nulls(n, pa.string())
-    for ts in ("source_created_at", "source_updated_at", "ts"):
-        if ts in data and data[ts].type == pa.string():
-            data[ts] = pa.nulls(n, pa.timestamp("us"))
-    store.create_temp_table("_stage", pa.table(data))
+    return pa.table(data)
 
 
 def _cast(store: Store, col: str, expr: str) -> str:
     return store.type_sql(f"CAST({expr} AS ${{JSON}})") if col in JSON_COLUMNS else expr
 
 
-def _merge_people(store: Store, source: SourceConfig, good: pa.Table, file: str, run_id: str, now: datetime,
-                  full_snapshot: bool, report: SourceReport) -> None:
-    value_cols = PEOPLE_TEXT_COLUMNS + ("source_created_at", "source_updated_at")
-    _stage(store, good, value_cols, {"created_at": "source_created_at", "updated_at": "source_updated_at"})
+def _merge_people(store: Store, source: SourceConfig, staged: int, file: str, run_id: str, now: datetime,
+                  full_snapshot: bool, report: SourceReport, quarantined_keys: set[str]) -> None:
+    value_cols = PEOPLE_VALUE_COLUMNS
     name = source.name
     changed = ("(c.row_hash <> s.row_hash OR c.deleted_at IS NOT NULL)")
     report.updated = store.scalar(
@@ -157,7 +211,7 @@ def _merge_people(store: Store, source: SourceConfig, good: pa.Table, file: str,
     report.unchanged = store.scalar(
         "SELECT count(*) FROM source_records c JOIN _stage s ON c.record_key = s.record_key "
         "WHERE c.source = ? AND c.row_hash = s.row_hash AND c.deleted_at IS NULL", (name,))
-    report.new = good.num_rows - report.updated - report.unchanged
+    report.new = staged - report.updated - report.unchanged
 
     all_cols = ("row_hash", "raw") + value_cols + ("source_file", "source_line", "first_seen_at",
                                                    "valid_from", "deleted_at", "run_id")
@@ -183,18 +237,21 @@ def _merge_people(store: Store, source: SourceConfig, good: pa.Table, file: str,
             f"WHERE NOT EXISTS (SELECT 1 FROM source_records c WHERE c.source = ? AND c.record_key = s.record_key)",
             (name, file, now, now, run_id, name))
     if full_snapshot:
+        # A row still in the file but quarantined this time is not deleted: its last good version stays.
+        store.create_temp_table("_quarantined_keys",
+                                pa.table({"record_key": pa.array(sorted(quarantined_keys), pa.string())}))
         missing = ("source = ? AND deleted_at IS NULL AND NOT EXISTS "
-                   "(SELECT 1 FROM _stage s WHERE s.record_key = source_records.record_key)")
+                   "(SELECT 1 FROM _stage s WHERE s.record_key = source_records.record_key) AND NOT EXISTS "
+                   "(SELECT 1 FROM _quarantined_keys q WHERE q.record_key = source_records.record_key)")
         report.deleted = store.scalar(f"SELECT count(*) FROM source_records WHERE {missing}", (name,))
         if report.deleted:
             store.execute(f"UPDATE source_records SET deleted_at = ?, run_id = ? WHERE {missing}", (now, run_id, name))
-    store.execute("DROP TABLE _stage")
+        store.execute("DROP TABLE _quarantined_keys")
 
 
-def _merge_events(store: Store, source: SourceConfig, good: pa.Table, file: str, run_id: str, now: datetime,
+def _merge_events(store: Store, source: SourceConfig, staged: int, file: str, run_id: str, now: datetime,
                   report: SourceReport) -> None:
-    value_cols = ("type", "event", "ts", "identity_type", "identity_value", "anonymous_id", "revenue")
-    _stage(store, good, value_cols, {})
+    value_cols = EVENT_VALUE_COLUMNS
     prefix = source.name + ":"
     key = "? || s.record_key"
     report.updated = store.scalar(
@@ -203,7 +260,7 @@ def _merge_events(store: Store, source: SourceConfig, good: pa.Table, file: str,
     report.unchanged = store.scalar(
         f"SELECT count(*) FROM events e JOIN _stage s ON e.event_id = {key} WHERE e.row_hash = s.row_hash",
         (prefix,))
-    report.new = good.num_rows - report.updated - report.unchanged
+    report.new = staged - report.updated - report.unchanged
     props = _cast(store, "properties", "s.raw")
     if report.updated:
         sets = ", ".join(f"{c} = s.{c}" for c in value_cols)
@@ -220,21 +277,26 @@ def _merge_events(store: Store, source: SourceConfig, good: pa.Table, file: str,
             f"s.row_hash, ?, s.source_line, ? FROM _stage s "
             f"WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = {key})",
             (prefix, source.name, now, file, run_id, prefix))
-    store.execute("DROP TABLE _stage")
 
 
 def _hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _record_quarantine(store: Store, source: SourceConfig, file: str, rejects: list[Reject], good: pa.Table,
+def _record_quarantine(store: Store, source: SourceConfig, file: str, rejects: list[Reject], stored: set[str],
                        run_id: str, now: datetime, full_snapshot: bool) -> None:
     open_rows = {h: qid for qid, h in store.fetchall(
         "SELECT quarantine_id, raw_hash FROM quarantine WHERE source = ? AND resolved_at IS NULL", (source.name,))}
     seen: set[str] = set()
+    occurrences: dict[str, int] = {}
     new_rows = []
     for r in rejects:
         digest = _hash(r.raw_text)
+        # The same bad text twice in one read is two rows: the second and later get their own hash.
+        n = occurrences.get(digest, 0)
+        occurrences[digest] = n + 1
+        if n:
+            digest = _hash(f"{n}\n{r.raw_text}")
         seen.add(digest)
         if digest in open_rows:
             continue  # the same row with the same problem: nothing changes
@@ -249,11 +311,10 @@ def _record_quarantine(store: Store, source: SourceConfig, file: str, rejects: l
         "INSERT INTO quarantine (quarantine_id, source, file, line, record_key, reason, raw_text, raw_hash, "
         "first_run_id, last_run_id, quarantined_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", new_rows)
     # Rows quarantined before and stored now are resolved.
-    if good.num_rows:
+    if stored:
         keys = store.fetchall(
             "SELECT quarantine_id, record_key FROM quarantine WHERE source = ? AND resolved_at IS NULL "
             "AND record_key IS NOT NULL", (source.name,))
-        stored = set(good.column("record_key").to_pylist()) if keys else set()
         still_bad = {open_rows[h] for h in seen}
         fixed = [(now, f"stored by {run_id}", qid) for qid, key in keys if key in stored and qid not in still_bad]
         store.executemany("UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE quarantine_id = ?", fixed)

@@ -156,64 +156,65 @@ def _event_columns(source: SourceConfig) -> tuple[dict[str, str], list[str]]:
 def engine() -> duckdb.DuckDBPyConnection:
     conn = duckdb.connect()
     conn.execute("SET TimeZone = 'UTC'")
+    conn.execute("SET enable_progress_bar = false")
     return conn
 
 
-def map_rows(source: SourceConfig, rows: pa.Table, data_columns: list[str],
-             max_field_chars: int = MAX_FIELD_CHARS) -> tuple[pa.Table, pa.Table]:
-    """Return (mapped rows, rejected rows). Rejected rows have _line, _line_end, record_key, reason."""
-    conn = engine()
-    conn.register("rows_in", rows)
+class Mapper:
+    """The mapping of one source compiled once to SQL, applied batch by batch.
 
-    if source.kind == "people":
-        values, errors = _people_columns(source)
-    else:
-        values, errors = _event_columns(source)
+    ``map(batch)`` returns (good, bad): good rows with record_key, raw, row_hash, _line, _line_end and the
+    canonical (or event) columns; bad rows with _line, _line_end, record_key, reason, raw.
+    Duplicate keys across batches are the caller's to find (see ingest).
+    """
 
-    pk = source.primary_key
-    key_parts = [f"nullif(trim(CAST({_q(c)} AS VARCHAR)), '')" for c in pk]
-    record_key = key_parts[0] if len(pk) == 1 else f"concat_ws('|', {', '.join(key_parts)})"
-    key_missing = " OR ".join(f"{p} IS NULL" for p in key_parts)
-    pk_label = ", ".join(pk)
-    errors.insert(0, f"CASE WHEN {key_missing} THEN 'primary key ({pk_label}) is empty' END")
+    def __init__(self, source: SourceConfig, max_field_chars: int = MAX_FIELD_CHARS):
+        self.source = source
+        self.max_field_chars = max_field_chars
+        self.conn = engine()
+        if source.kind == "people":
+            self.values, self.errors = _people_columns(source)
+        else:
+            self.values, self.errors = _event_columns(source)
+        pk = source.primary_key
+        key_parts = [f"nullif(trim(CAST({_q(c)} AS VARCHAR)), '')" for c in pk]
+        self.record_key = key_parts[0] if len(pk) == 1 else f"concat_ws('|', {', '.join(key_parts)})"
+        key_missing = " OR ".join(f"{p} IS NULL" for p in key_parts)
+        self.key_error = f"CASE WHEN {key_missing} THEN 'primary key ({', '.join(pk)}) is empty' END"
+        self.referenced = sorted(source.referenced_columns())
 
-    present = [c for c in data_columns if c in rows.column_names]
-    if present:
-        longest = f"greatest({', '.join(f'coalesce(length({_q(c)}), 0)' for c in present)})"
-        errors.insert(0, f"CASE WHEN {longest} > {max_field_chars} THEN 'a value is ' || {longest} || "
-                         f"' characters long; the limit is {max_field_chars}' END")
+    def _sql(self, columns: list[str]) -> str:
+        present = [c for c in columns if not c.startswith("_")]
+        errors = [self.key_error] + self.errors
+        if present:
+            longest = f"greatest({', '.join(f'coalesce(length({_q(c)}), 0)' for c in present)})"
+            errors.insert(0, f"CASE WHEN {longest} > {self.max_field_chars} THEN 'a value is ' || {longest} || "
+                             f"' characters long; the limit is {self.max_field_chars}' END")
+        if "_raw" in columns:
+            raw = "_raw"
+        else:
+            raw = "CAST(to_json({" + ", ".join(f"{_lit(c)}: {_q(c)}" for c in present) + "}) AS VARCHAR)"
+        select = [f"{self.record_key} AS record_key", f"{raw} AS raw", "_line", "_line_end"]
+        select += [f"{v} AS {_q(k)}" for k, v in self.values.items()]
+        error_expr = f"nullif(concat_ws('; ', {', '.join(errors)}), '')"
+        return (f"SELECT *, md5(raw) AS row_hash FROM (SELECT {', '.join(select)}, {error_expr} AS _error "
+                f"FROM batch_in)")
 
-    if "_raw" in rows.column_names:
-        raw = "_raw"
-    else:
-        raw = "CAST(to_json({" + ", ".join(f"{_lit(c)}: {_q(c)}" for c in present) + "}) AS VARCHAR)"
+    def map(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+        missing = [c for c in self.referenced if c not in batch.column_names]
+        for c in missing:  # JSON objects may leave keys out
+            batch = batch.append_column(c, pa.nulls(batch.num_rows, pa.string()))
+        self.conn.register("batch_in", batch)
+        try:
+            self.conn.execute(f"CREATE OR REPLACE TEMP TABLE mapped AS {self._sql(batch.column_names)}")
+        finally:
+            self.conn.unregister("batch_in")
+        good = self.conn.sql("SELECT * EXCLUDE (_error) FROM mapped WHERE _error IS NULL").to_arrow_table()
+        bad = self.conn.sql(
+            "SELECT _line, _line_end, record_key, _error AS reason, raw FROM mapped WHERE _error IS NOT NULL"
+        ).to_arrow_table()
+        self.conn.execute("DROP TABLE mapped")
+        return good, bad
 
-    select = [f"{record_key} AS record_key", f"{raw} AS raw", "_line", "_line_end"]
-    select += [f"{v} AS {_q(k)}" for k, v in values.items()]
-    error_expr = f"concat_ws('; ', {', '.join(errors)})" if errors else "NULL"
-    conn.execute(f"""
-        CREATE TEMP TABLE mapped AS
-        SELECT *, md5(raw) AS row_hash FROM (
-            SELECT {', '.join(select)}, nullif({error_expr}, '') AS _error FROM rows_in
-        )
-    """)
-    # A key seen twice in one read: the first row wins, later ones are quarantined.
-    conn.execute("""
-        CREATE TEMP TABLE checked AS
-        SELECT * REPLACE (
-            coalesce(_error, CASE WHEN record_key IS NOT NULL AND _dup > 1
-                THEN 'duplicate primary key ' || record_key || ' (first at line ' || _first || ')' END) AS _error)
-        FROM (
-            SELECT *, row_number() OVER (PARTITION BY record_key ORDER BY _line) AS _dup,
-                   min(_line) OVER (PARTITION BY record_key) AS _first
-            FROM mapped
-        )
-    """)
-    good = conn.sql(
-        "SELECT * EXCLUDE (_error, _dup, _first) FROM checked WHERE _error IS NULL ORDER BY _line"
-    ).to_arrow_table()
-    bad = conn.sql(
-        "SELECT _line, _line_end, record_key, _error AS reason, raw FROM checked WHERE _error IS NOT NULL ORDER BY _line"
-    ).to_arrow_table()
-    conn.close()
-    return good, bad
+    def close(self) -> None:
+        self.conn.close()

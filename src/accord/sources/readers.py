@@ -1,15 +1,18 @@
-"""Read a source into an Arrow table of its rows, with line numbers, plus the rows that cannot be read.
+"""Read a source as a stream of Arrow batches of its rows, with line numbers, plus the rows that cannot be read.
 
-Readers never drop a row: each one is either in ``table`` or in ``rejects`` with a reason.
+Readers never drop a row: each one is either in a batch or in ``rejects`` with a reason.
 Whole-file problems (missing file, unreadable database, wrong schema) raise SourceError.
+Memory stays bounded: rows are read CHUNK_ROWS at a time.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,9 +22,10 @@ from accord.config import CsvOptions, ProjectConfig, SourceConfig
 from accord.errors import SourceError
 
 Progress = Callable[[int, int], None]
-"""progress(done, total) in bytes or rows."""
+"""progress(done, total), in bytes for files and rows for queries."""
 
-CHUNK_ROWS = 100_000
+CHUNK_ROWS = 200_000
+BATCH_SLICE = 50_000
 _SURROGATE = re.compile("[\udc80-\udcff]")
 
 
@@ -35,18 +39,25 @@ class Reject:
 
 @dataclass
 class ReadResult:
-    """What a reader found. ``table`` holds the source's columns plus ``_line`` (and ``_raw`` for JSON)."""
+    """A source being read. Iterate ``batches`` once; ``rejects`` fills as it goes.
+
+    Each batch holds the source's columns as text plus ``_line`` and ``_line_end``
+    (and ``_raw``, the original JSON text, for JSON Lines).
+    """
 
     file: str
     columns: list[str]
-    table: pa.Table
+    batches: Iterator[pa.Table]
     rejects: list[Reject] = field(default_factory=list)
-    text_at: Callable[[int], str] | None = None
-    """The raw text of a line number, for rows quarantined after reading."""
+    text_at: Callable[[int, int], str] | None = None
+    """The raw text of lines first..last, for rows quarantined after reading."""
 
-    @property
-    def rows_read(self) -> int:
-        return self.table.num_rows + len(self.rejects)
+    def read_all(self) -> pa.Table:
+        tables = list(self.batches)
+        if not tables:
+            return pa.table({c: pa.array([], pa.string()) for c in self.columns}
+                            | {"_line": pa.array([], pa.int64()), "_line_end": pa.array([], pa.int64())})
+        return pa.concat_tables(tables, promote_options="permissive")
 
 
 def read_source(cfg: ProjectConfig, source: SourceConfig, path_override: Path | None = None,
@@ -59,9 +70,9 @@ def read_source(cfg: ProjectConfig, source: SourceConfig, path_override: Path | 
     if path.is_dir():
         raise SourceError(f"{path}: is a folder, expected a {source.format} file (source {source.name!r})")
     if source.format == "csv":
-        return read_csv(path, source.csv, progress)
+        return read_csv(path, source.csv, progress, key_columns=source.primary_key)
     if source.format == "jsonl":
-        return read_jsonl(path, progress)
+        return read_jsonl(path, progress, key_columns=source.primary_key)
     return read_parquet(path, progress)
 
 
@@ -77,59 +88,107 @@ def check_columns(result: ReadResult, source: SourceConfig) -> None:
         )
 
 
+def _line_reader(path: Path, encoding: str) -> Callable[[int, int], str]:
+    """Raw text of lines first..last (1-based), read again from the file only when asked."""
+    offsets: list[int] = []
+
+    def text_at(first: int, last: int) -> str:
+        if encoding == "utf-16":
+            lines = path.read_text(encoding="utf-16", errors="replace").splitlines(keepends=True)
+            return "".join(lines[first - 1 : last])
+        with open(path, "rb") as f:
+            if not offsets:
+                pos = 0
+                for line in f:
+                    offsets.append(pos)
+                    pos += len(line)
+                offsets.append(pos)
+            if not 0 < first <= last < len(offsets):
+                return ""
+            f.seek(offsets[first - 1])
+            data = f.read(offsets[last] - offsets[first - 1])
+        return data.decode("utf-8" if encoding == "utf-8" else "latin-1", errors="replace").lstrip("\ufeff")
+
+    return text_at
+
+
+def _is_empty(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    return not head.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe")
+
+
 # --- CSV ------------------------------------------------------------------------------------
 
 
-class _Lines:
-    """Physical lines handed to csv.reader one at a time, so we know where each row started."""
+def _valid_encoding(path: Path, encoding: str) -> bool:
+    """True when every byte decodes: then no row needs checking on its own."""
+    if encoding != "utf-8":
+        return True
+    import codecs
 
-    def __init__(self, lines: list[str]):
-        self.lines = lines
-        self.pos = 0
-
-    def __iter__(self) -> Iterator[str]:
-        return self
-
-    def __next__(self) -> str:
-        if self.pos >= len(self.lines):
-            raise StopIteration
-        self.pos += 1
-        return self.lines[self.pos - 1]
-
-
-def _decode(path: Path, data: bytes, encoding: str) -> str:
-    if encoding == "utf-8":
-        if data.startswith(b"\xef\xbb\xbf"):
-            data = data[3:]
-        # Undecodable bytes become lone surrogates; the rows holding them are quarantined.
-        return data.decode("utf-8", errors="surrogateescape")
-    if encoding == "utf-16":
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise SourceError(f"{path}: not valid UTF-16 at byte {exc.start}; check csv.encoding") from None
-    return data.decode("latin-1")
-
-
-def read_csv(path: Path, opts: CsvOptions, progress: Progress | None = None) -> ReadResult:
+    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SourceError(f"{path}: cannot read: {exc.strerror}") from None
-    if not data.strip():
-        raise SourceError(f"{path}: the file is empty; expected a header row and data rows")
-    text = _decode(path, data, opts.encoding)
-    del data
-    has_bad_bytes = _SURROGATE.search(text) is not None
-    raw_lines = text.split("\n")
-    del text
-    if raw_lines and raw_lines[-1] == "":
-        raw_lines.pop()
-    lines = [line + "\n" for line in raw_lines]
-    del raw_lines
-    total = len(lines)
+        with open(path, "rb") as f:
+            while block := f.read(1 << 24):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
-    csv.field_size_limit(1 << 30)
+
+def _open_text(path: Path, encoding: str) -> io.TextIOWrapper:
+    codec = {"utf-8": "utf-8-sig", "utf-16": "utf-16", "latin-1": "latin-1"}[encoding]
+    # Undecodable UTF-8 bytes become lone surrogates; the rows holding them are quarantined.
+    errors = "surrogateescape" if encoding == "utf-8" else "strict"
+    return open(path, encoding=codec, errors=errors, newline="")
+
+
+class _CsvRows:
+    """csv.reader over the file, with each row's first and last line, re-reading the lines a broken
+    quote swallowed. ``next()`` returns (row, first_line, last_line); a row that cannot be parsed comes back
+    as (None, first_line, last_line) with ``error`` set."""
+
+    def __init__(self, f: io.TextIOWrapper, dialect: dict[str, object], text_at: Callable[[int, int], str]):
+        self.f = f
+        self.dialect = dialect
+        self.text_at = text_at
+        self.base = 0  # lines consumed by earlier readers
+        self.reader = csv.reader(f, **dialect)  # type: ignore[arg-type]
+        self.error = ""
+
+    def lineno(self) -> int:
+        return self.base + self.reader.line_num
+
+    def next(self) -> tuple[list[str] | None, int, int]:
+        start = self.lineno() + 1
+        try:
+            row = next(self.reader)
+        except csv.Error as exc:
+            end = self.lineno()
+            self.error = f"cannot parse CSV: {exc}"
+            self._restart(end)
+            return None, start, end
+        return row, start, self.lineno()
+
+    def _restart(self, consumed: int, replay: list[str] | None = None) -> None:
+        self.base = consumed - (len(replay) if replay else 0)
+        source: Iterator[str] = itertools.chain(replay, self.f) if replay else self.f
+        self.reader = csv.reader(source, **self.dialect)  # type: ignore[arg-type]
+
+    def reread_after(self, first: int, last: int) -> None:
+        """The row that began on line ``first`` swallowed lines up to ``last``: read first+1..last again."""
+        text = self.text_at(first + 1, last)
+        lines = text.splitlines(keepends=True)
+        self._restart(last, lines)
+
+
+def read_csv(path: Path, opts: CsvOptions, progress: Progress | None = None,
+             key_columns: list[str] | None = None) -> ReadResult:
+    if _is_empty(path):
+        raise SourceError(f"{path}: the file is empty; expected a header row and data rows")
+    total = path.stat().st_size
     dialect = {
         "delimiter": opts.delimiter,
         "quotechar": opts.quote,
@@ -137,99 +196,188 @@ def read_csv(path: Path, opts: CsvOptions, progress: Progress | None = None) -> 
         "doublequote": opts.escape is None or opts.escape == opts.quote,
         "strict": False,
     }
-    src = _Lines(lines)
-    reader = csv.reader(src, **dialect)
+    csv.field_size_limit(1 << 30)
+    text_at = _line_reader(path, opts.encoding)
+    check_bytes = not _valid_encoding(path, opts.encoding)
+    f = _open_text(path, opts.encoding)
+    rows = _CsvRows(f, dialect, text_at)
+    try:
+        if opts.header:
+            header, _, _ = rows.next()
+            if header is None:
+                raise SourceError(f"{path}:1: cannot parse the header row: {rows.error}")
+            if not header:
+                raise SourceError(f"{path}: the file is empty; expected a header row")
+            if _SURROGATE.search("".join(header)):
+                raise SourceError(f"{path}:1: the header is not valid {opts.encoding}; check csv.encoding")
+            header = [h.strip() for h in header]
+        else:
+            if not opts.columns:
+                raise SourceError(f"{path}: csv.header is false, so csv.columns must list the column names")
+            header = list(opts.columns)
+        blank = [i + 1 for i, h in enumerate(header) if not h]
+        if blank:
+            raise SourceError(f"{path}:1: header column(s) {blank} have no name")
+        dupes = sorted({h for h in header if header.count(h) > 1})
+        if dupes:
+            raise SourceError(f"{path}:1: header names {', '.join(map(repr, dupes))} more than once")
+    except UnicodeDecodeError as exc:
+        f.close()
+        raise SourceError(f"{path}: not valid {opts.encoding} at byte {exc.start}; check csv.encoding") from None
+    except BaseException:
+        f.close()
+        raise
 
-    if opts.header:
-        try:
-            header = next(reader)
-        except csv.Error as exc:
-            raise SourceError(f"{path}:1: cannot parse the header row: {exc}") from None
-        if has_bad_bytes and _SURROGATE.search("".join(header)):
-            raise SourceError(f"{path}:1: the header is not valid {opts.encoding}; check csv.encoding")
-        header = [h.strip() for h in header]
-    else:
-        if not opts.columns:
-            raise SourceError(f"{path}: csv.header is false, so csv.columns must list the column names")
-        header = list(opts.columns)
-    blank = [i + 1 for i, h in enumerate(header) if not h]
-    if blank:
-        raise SourceError(f"{path}:1: header column(s) {blank} have no name")
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise SourceError(f"{path}:1: header names {', '.join(map(repr, dupes))} more than once")
+    result = ReadResult(str(path), header, iter(()), [], text_at)
+    fast = _read_clean_csv(path, opts, header) if not check_bytes else None
+    if fast is not None:
+        f.close()
+        result = ReadResult(str(path), header, iter(()), [], text_at)
+        result.batches = _slices(fast, total, progress)
+        return result
+    key_index = [header.index(k) for k in key_columns or [] if k in header]
+    if len(key_index) != len(key_columns or []):
+        key_index = []
+    result.batches = _csv_batches(path, f, rows, header, opts, result.rejects, total, check_bytes, progress,
+                                  key_index)
+    return result
 
+
+def _csv_batches(path: Path, f: io.TextIOWrapper, reader: _CsvRows, header: list[str], opts: CsvOptions,
+                 rejects: list[Reject], total: int, check_bytes: bool,
+                 progress: Progress | None, key_index: list[int]) -> Iterator[pa.Table]:
+    """Rows in batches; a rejected row keeps its key when the key's columns could be read, so a full
+    snapshot does not mark that record deleted."""
     expected = len(header)
-    rejects: list[Reject] = []
-    batches: list[pa.RecordBatch] = []
+
+    def key_of(row: list[str]) -> str | None:
+        if not key_index or len(row) <= max(key_index):
+            return None
+        parts = [row[i].strip() for i in key_index]
+        return "|".join(parts) if all(parts) else None
+
+    names = header + ["_line", "_line_end"]
     rows: list[list[str]] = []
-    line_nos: list[int] = []
-    line_ends: list[int] = []
+    starts: list[int] = []
+    ends: list[int] = []
 
-    def flush() -> None:
-        if not rows:
-            return
-        cols = list(zip(*rows))
-        arrays = [pa.array(c, pa.string()) for c in cols]
-        arrays.append(pa.array(line_nos, pa.int64()))
-        arrays.append(pa.array(line_ends, pa.int64()))
-        batches.append(pa.RecordBatch.from_arrays(arrays, names=header + ["_line", "_line_end"]))
-        rows.clear()
-        line_nos.clear()
-        line_ends.clear()
+    def table() -> pa.Table:
+        return _batch_table(names, list(zip(*rows)) + [starts, ends])
 
-    while True:
-        start = src.pos
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            rejects.append(Reject(start + 1, f"cannot parse CSV: {exc}", "".join(lines[start : src.pos])))
-            reader = csv.reader(src, **dialect)
-            continue
-        end = src.pos
-        if not row:
-            continue  # blank line
-        if len(row) != expected:
-            if end - start > 1:
+    with f:
+        while True:
+            try:
+                row, start, end = reader.next()
+            except StopIteration:
+                break
+            except UnicodeDecodeError as exc:
+                raise SourceError(f"{path}: not valid {opts.encoding} near line {reader.lineno() + 1} "
+                                  f"(byte {exc.start} of a block); check csv.encoding") from None
+            if row is None:
+                rejects.append(Reject(start, reader.error, reader.text_at(start, end)))
+                continue
+            if not row:
+                continue  # a blank line
+            if len(row) != expected:
+                if end > start:
+                    rejects.append(Reject(
+                        start,
+                        f"unbalanced quote: a quoted field opened on line {start} does not close before line "
+                        f"{end} ({len(row)} fields, expected {expected}); the following lines were read again",
+                        reader.text_at(start, start),
+                    ))
+                    reader.reread_after(start, end)
+                else:
+                    rejects.append(Reject(start, f"{len(row)} fields, expected {expected}",
+                                          reader.text_at(start, start), key_of(row)))
+                continue
+            if check_bytes and any(_SURROGATE.search(x) for x in row):
+                text = reader.text_at(start, end)
                 rejects.append(Reject(
-                    start + 1,
-                    f"unbalanced quote: a quoted field opened on line {start + 1} does not close before "
-                    f"line {end} ({len(row)} fields, expected {expected}); the following lines were read again",
-                    lines[start],
-                ))
-                src.pos = start + 1
-                reader = csv.reader(src, **dialect)
-            else:
-                rejects.append(Reject(start + 1, f"{len(row)} fields, expected {expected}", lines[start]))
-            continue
-        if has_bad_bytes and _SURROGATE.search("".join(lines[start:end])):
-            bad = "".join(lines[start:end]).encode("utf-8", "surrogateescape")
-            rejects.append(Reject(
-                start + 1,
-                f"not valid {opts.encoding} (set csv.encoding if the file uses another encoding)",
-                bad.decode("latin-1"),
-            ))
-            continue
-        rows.append(row)
-        line_nos.append(start + 1)
-        line_ends.append(end)
-        if len(rows) >= CHUNK_ROWS:
-            flush()
-            if progress:
-                progress(src.pos, total)
-    flush()
+                    start, f"not valid {opts.encoding} (set csv.encoding if the file uses another encoding)", text,
+                    key_of(row)))
+                continue
+            rows.append(row)
+            starts.append(start)
+            ends.append(end)
+            if len(rows) >= CHUNK_ROWS:
+                yield table()
+                rows.clear()
+                starts.clear()
+                ends.clear()
+                if progress:
+                    progress(min(f.buffer.tell() if not f.closed else total, total), total)
+    if rows:
+        yield table()
     if progress:
         progress(total, total)
 
-    schema = pa.schema([(h, pa.string()) for h in header] + [("_line", pa.int64()), ("_line_end", pa.int64())])
-    table = pa.Table.from_batches(batches, schema=schema)
 
-    def text_at(line: int) -> str:
-        return lines[line - 1] if 0 < line <= len(lines) else ""
+def _line_count(path: Path) -> int:
+    count = 0
+    last = b"\n"
+    with open(path, "rb") as f:
+        while block := f.read(1 << 24):
+            count += block.count(b"\n")
+            last = block[-1:]
+    return count + (0 if last == b"\n" else 1)
 
-    return ReadResult(str(path), header, table, rejects, text_at)
+
+def _read_clean_csv(path: Path, opts: CsvOptions, header: list[str]) -> pa.Table | None:
+    """The fast path: Arrow's multi-threaded parser, taken only when every physical line after the header is
+    exactly one well-formed row (no blank lines, no line breaks inside values, no ragged rows), so a row's line
+    number is its index plus the header. Anything else returns None and the careful reader runs instead."""
+    import pyarrow.csv as pacsv
+
+    if opts.encoding != "utf-8" or (opts.escape and opts.escape != opts.quote):
+        return None
+    invalid = []
+
+    def on_invalid(row: object) -> str:
+        invalid.append(row)
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1 if opts.header else 0,
+                                           block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=opts.delimiter, quote_char=opts.quote,
+                                             double_quote=True, newlines_in_values=False,
+                                             ignore_empty_lines=False, invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header},
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, OSError):
+        return None
+    if invalid or table.num_rows + (1 if opts.header else 0) != _line_count(path):
+        return None
+    n = table.num_rows
+    first = 2 if opts.header else 1
+    lines = pa.array(range(first, first + n), pa.int64())
+    return table.append_column("_line", lines).append_column("_line_end", lines)
+
+
+def _slices(table: pa.Table, total: int, progress: Progress | None) -> Iterator[pa.Table]:
+    n = table.num_rows
+    for lo in range(0, n, CHUNK_ROWS):
+        if progress:
+            progress(int(total * lo / max(n, 1)), total)
+        chunk = table.slice(lo, CHUNK_ROWS)
+        yield pa.Table.from_batches(chunk.to_batches(max_chunksize=BATCH_SLICE))
+    if progress:
+        progress(total, total)
+
+
+def _batch_table(names: list[str], columns: list[Sequence[object]]) -> pa.Table:
+    """An Arrow table in slices of BATCH_SLICE rows, so DuckDB scans it on every core."""
+    n = len(columns[-1])
+    batches = []
+    for lo in range(0, max(n, 1), BATCH_SLICE):
+        arrays = [pa.array(c[lo : lo + BATCH_SLICE], pa.int64() if name.startswith("_line") else pa.string())
+                  for name, c in zip(names, columns)]
+        batches.append(pa.RecordBatch.from_arrays(arrays, names=names))
+    return pa.Table.from_batches(batches)
 
 
 # --- JSON Lines ------------------------------------------------------------------------------
@@ -242,98 +390,134 @@ def _cell(value: object) -> str | None:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value) if isinstance(value, float) else str(value)
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, float):
+        return repr(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()  # type: ignore[no-any-return]
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    return str(value)  # int, Decimal, UUID and other scalars from Parquet or a database
 
 
-def read_jsonl(path: Path, progress: Progress | None = None) -> ReadResult:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SourceError(f"{path}: cannot read: {exc.strerror}") from None
-    if not data.strip():
+def _json_key(text: str, key_columns: list[str] | None) -> str | None:
+    """Best-effort record key of a line that is not valid JSON: the value after each "key":."""
+    if not key_columns:
+        return None
+    values: list[str | None] = []
+    for k in key_columns:
+        m = re.search('"' + re.escape(k) + r'"\s*:\s*("(?:[^"\\]|\\.)*"|-?[0-9][0-9.eE+-]*)', text)
+        if not m:
+            return None
+        try:
+            values.append(_cell(json.loads(m.group(1))))
+        except json.JSONDecodeError:
+            return None
+    return _key_from_values(values)
+
+
+def read_jsonl(path: Path, progress: Progress | None = None, key_columns: list[str] | None = None) -> ReadResult:
+    if _is_empty(path):
         raise SourceError(f"{path}: the file is empty; expected one JSON object per line")
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    lines = data.decode("utf-8", errors="surrogateescape").split("\n")
-    del data
-    total = len(lines)
-    rejects: list[Reject] = []
+    result = ReadResult(str(path), [], iter(()), [], _line_reader(path, "utf-8"))
+    result.batches = _jsonl_batches(path, result, progress, key_columns)
+    return result
+
+
+def _jsonl_batches(path: Path, result: ReadResult, progress: Progress | None,
+                   key_columns: list[str] | None = None) -> Iterator[pa.Table]:
+    total = path.stat().st_size
+    done = 0
     objects: list[dict[str, object]] = []
     raws: list[str] = []
     line_nos: list[int] = []
     columns: dict[str, None] = {}
-    for i, line in enumerate(lines, start=1):
-        text = line.strip()
-        if not text:
-            continue
-        if _SURROGATE.search(text):
-            rejects.append(Reject(i, "not valid UTF-8", text.encode("utf-8", "surrogateescape").decode("latin-1")))
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            rejects.append(Reject(i, f"not valid JSON: {exc.msg} at column {exc.colno}", line))
-            continue
-        if not isinstance(obj, dict):
-            rejects.append(Reject(i, f"expected a JSON object, got {type(obj).__name__}", line))
-            continue
-        for k in obj:
-            if k not in columns:
-                columns[k] = None
-        objects.append(obj)
-        raws.append(text)
-        line_nos.append(i)
-        if progress and i % CHUNK_ROWS == 0:
-            progress(i, total)
+
+    def table() -> pa.Table:
+        arrays = {name: pa.array([_cell(o.get(name)) for o in objects], pa.string()) for name in columns}
+        arrays["_line"] = pa.array(line_nos, pa.int64())
+        arrays["_line_end"] = pa.array(line_nos, pa.int64())
+        arrays["_raw"] = pa.array(raws, pa.string())
+        return pa.table(arrays)
+
+    with _open_text(path, "utf-8") as f:
+        for i, line in enumerate(f, start=1):
+            done += len(line)
+            text = line.strip()
+            if not text:
+                continue
+            if _SURROGATE.search(text):
+                result.rejects.append(
+                    Reject(i, "not valid UTF-8", text.encode("utf-8", "surrogateescape").decode("latin-1"),
+                           _json_key(text, key_columns)))
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                result.rejects.append(Reject(i, f"not valid JSON: {exc.msg} at column {exc.colno}", line,
+                                             _json_key(text, key_columns)))
+                continue
+            if not isinstance(obj, dict):
+                result.rejects.append(Reject(i, f"expected a JSON object, got {type(obj).__name__}", line))
+                continue
+            for k in obj:
+                if k not in columns:
+                    columns[k] = None
+                    result.columns.append(k)
+            objects.append(obj)
+            raws.append(text)
+            line_nos.append(i)
+            if len(objects) >= CHUNK_ROWS:
+                yield table()
+                objects.clear()
+                raws.clear()
+                line_nos.clear()
+                if progress:
+                    progress(min(done, total), total)
+    if objects:
+        yield table()
     if progress:
         progress(total, total)
-    names = list(columns)
-    arrays = {name: pa.array([_cell(o.get(name)) for o in objects], pa.string()) for name in names}
-    arrays["_line"] = pa.array(line_nos, pa.int64())
-    arrays["_line_end"] = pa.array(line_nos, pa.int64())
-    arrays["_raw"] = pa.array(raws, pa.string())
-    table = pa.table(arrays)
-
-    def text_at(line: int) -> str:
-        return lines[line - 1] if 0 < line <= len(lines) else ""
-
-    return ReadResult(str(path), names, table, rejects, text_at)
 
 
 # --- Parquet and SQL ---------------------------------------------------------------------
 
 
-def _stringify(table: pa.Table) -> pa.Table:
-    """Scalars become text; nested values become JSON text."""
-    out = {}
-    for name, col in zip(table.column_names, table.columns):
-        if pa.types.is_nested(col.type):
-            out[name] = pa.array([_cell(v) for v in col.to_pylist()], pa.string())
-        elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+def _stringify(batch: pa.RecordBatch | pa.Table) -> dict[str, pa.Array]:
+    """Scalars become text; nested values and times become JSON / ISO text."""
+    out: dict[str, pa.Array] = {}
+    for name, col in zip(batch.schema.names, batch.columns):
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
             out[name] = col.cast(pa.string())
         else:
-            out[name] = pa.array([_cell(v) if not hasattr(v, "isoformat") else v.isoformat()
-                                  for v in col.to_pylist()], pa.string())
-    return pa.table(out) if out else pa.table({})
+            out[name] = pa.array([_cell(v) for v in col.to_pylist()], pa.string())
+    return out
 
 
 def read_parquet(path: Path, progress: Progress | None = None) -> ReadResult:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        pf = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise SourceError(f"{path}: not a readable Parquet file: {exc}") from None
-    columns = table.column_names
-    table = _stringify(table)
-    n = table.num_rows
-    table = table.append_column("_line", pa.array(range(1, n + 1), pa.int64()))
-    table = table.append_column("_line_end", pa.array(range(1, n + 1), pa.int64()))
-    if progress:
-        progress(n, n)
-    return ReadResult(str(path), columns, table, [], None)
+    columns = pf.schema_arrow.names
+    total = pf.metadata.num_rows
+
+    def batches() -> Iterator[pa.Table]:
+        done = 0
+        for batch in pf.iter_batches(batch_size=CHUNK_ROWS):
+            n = batch.num_rows
+            data = _stringify(batch)
+            data["_line"] = pa.array(range(done + 1, done + n + 1), pa.int64())
+            data["_line_end"] = data["_line"]
+            done += n
+            if progress:
+                progress(done, total)
+            yield pa.table(data)
+
+    return ReadResult(str(path), columns, batches(), [], None)
 
 
 def read_sql(source: SourceConfig, progress: Progress | None = None) -> ReadResult:
@@ -346,26 +530,44 @@ def read_sql(source: SourceConfig, progress: Progress | None = None) -> ReadResu
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     label = f"source {source.name!r} (sql)"
+
+    def fail(exc: Exception) -> SourceError:
+        if isinstance(exc, sa.exc.ArgumentError):
+            return SourceError(f"{label}: bad database URL: {exc}")
+        if isinstance(exc, sa.exc.OperationalError):
+            return SourceError(f"{label}: cannot reach the database: {str(exc.orig).strip()}")
+        if isinstance(exc, ModuleNotFoundError):
+            return SourceError(f"{label}: no driver for this database URL ({exc.name} is not installed)")
+        orig = getattr(exc, "orig", None)
+        return SourceError(f"{label}: the query failed: {str(orig or exc).strip()}")
+
     try:
         engine = sa.create_engine(url, connect_args={"connect_timeout": 5} if "psycopg" in url else {})
-        with engine.connect() as conn:
-            result = conn.execute(sa.text(source.sql.query))
-            columns = list(result.keys())
-            rows = [tuple(r) for r in result]
-    except sa.exc.ArgumentError as exc:
-        raise SourceError(f"{label}: bad database URL: {exc}") from None
-    except sa.exc.OperationalError as exc:
-        raise SourceError(f"{label}: cannot reach the database: {str(exc.orig).strip()}") from None
-    except sa.exc.SQLAlchemyError as exc:
-        orig = getattr(exc, "orig", None)
-        raise SourceError(f"{label}: the query failed: {str(orig or exc).strip()}") from None
-    except ModuleNotFoundError as exc:
-        raise SourceError(f"{label}: no driver for this database URL ({exc.name} is not installed)") from None
-    data = {c: pa.array([_cell(r[i]) if not hasattr(r[i], "isoformat") else r[i].isoformat() for r in rows],
-                        pa.string()) for i, c in enumerate(columns)}
-    n = len(rows)
-    data["_line"] = pa.array(range(1, n + 1), pa.int64())
-    data["_line_end"] = pa.array(range(1, n + 1), pa.int64())
-    if progress:
-        progress(n, n)
-    return ReadResult(f"{source.name} (sql query)", columns, pa.table(data), [], None)
+        conn = engine.connect()
+        result = conn.execution_options(stream_results=True).execute(sa.text(source.sql.query))
+        columns = list(result.keys())
+    except (sa.exc.SQLAlchemyError, ModuleNotFoundError) as exc:
+        raise fail(exc) from None
+
+    def batches() -> Iterator[pa.Table]:
+        done = 0
+        try:
+            while True:
+                try:
+                    rows = result.fetchmany(CHUNK_ROWS)
+                except sa.exc.SQLAlchemyError as exc:
+                    raise fail(exc) from None
+                if not rows:
+                    break
+                data = {c: pa.array([_cell(r[i]) for r in rows], pa.string()) for i, c in enumerate(columns)}
+                data["_line"] = pa.array(range(done + 1, done + len(rows) + 1), pa.int64())
+                data["_line_end"] = data["_line"]
+                done += len(rows)
+                if progress:
+                    progress(done, done)
+                yield pa.table(data)
+        finally:
+            conn.close()
+            engine.dispose()
+
+    return ReadResult(f"{source.name} (sql query)", columns, batches(), [], None)

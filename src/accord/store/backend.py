@@ -122,6 +122,8 @@ class DuckDBStore(Store):
             self.conn = duckdb.connect(path)
         except duckdb.Error as exc:
             raise StoreError(f"cannot open DuckDB store {path}: {exc}") from None
+        self.conn.execute("SET enable_progress_bar = false")
+        self.conn.execute("SET TimeZone = 'UTC'")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.conn.execute(sql, list(params) if params else None)
@@ -180,7 +182,15 @@ _ARROW_TO_PG = {
     pa.int32(): "INTEGER",
     pa.float64(): "DOUBLE PRECISION",
     pa.bool_(): "BOOLEAN",
+    pa.date32(): "DATE",
 }
+
+
+def _pg_type(t: pa.DataType) -> str:
+    # Timestamps must stay timestamps: a TEXT staging column cannot be assigned to a TIMESTAMP column.
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ" if t.tz else "TIMESTAMP"
+    return _ARROW_TO_PG.get(t, "TEXT")
 
 
 class PostgresStore(Store):
@@ -241,7 +251,7 @@ class PostgresStore(Store):
                         copy.write_row(row)
 
     def create_temp_table(self, name: str, data: pa.Table) -> None:
-        defs = ", ".join(f'"{f.name}" {_ARROW_TO_PG.get(f.type, "TEXT")}' for f in data.schema)
+        defs = ", ".join(f'"{f.name}" {_pg_type(f.type)}' for f in data.schema)
         self.conn.execute(f"DROP TABLE IF EXISTS {name}")
         self.conn.execute(f"CREATE TEMP TABLE {name} ({defs})")
         self.load_arrow(name, data)

@@ -1,0 +1,35 @@
+"""`accord run`: every stage in order, each reading what changed and returning a report."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from accord.config import ProjectConfig
+from accord.runs import tracked_run
+from accord.sources import ingest
+
+
+def run_pipeline(cfg: ProjectConfig, *, full: bool = False,
+                 progress: Callable[[str], Callable[[int, int], None]] | None = None) -> dict[str, Any]:
+    """Run ingest and every later stage; stop at the first stage that fails."""
+    with tracked_run(cfg, "run --full" if full else "run") as run:
+        started = time.perf_counter()
+        reports = ingest(run.store, cfg, run_id=run.run_id, progress=progress)
+        run.report["ingest"] = [r.as_dict() for r in reports]
+        failed = [r.source for r in reports if r.error]
+        run.report["failed"] = bool(failed)
+        stages: dict[str, Any] = {}
+        run.report["stages"] = stages
+        run.report["seconds"] = round(time.perf_counter() - started, 3)
+        run_id = run.run_id
+    return {
+        "run_id": run_id,
+        "status": "failed" if failed else "ok",
+        "failed_sources": failed,
+        "ingest_reports": reports,
+        "ingest": [r.as_dict() for r in reports],
+        "stages": stages,
+        "seconds": run.report["seconds"],
+    }

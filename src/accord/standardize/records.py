@@ -1,0 +1,239 @@
+"""Standardize a frame of source records: raw columns kept, std_* columns and flags added.
+
+Every field is standardized once per distinct value (or distinct combination,
+such as a phone list with the record's country) and mapped back to the rows,
+because names, cities and phone numbers repeat a lot. The expensive fields
+(phones, streets, emails) fan out over processes when there are many distinct
+values.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from accord.standardize.addresses import standardize_city, standardize_postcode, standardize_street
+from accord.standardize.companies import standardize_company
+from accord.standardize.countries import standardize_country
+from accord.standardize.dates import standardize_dob, writes_month_first
+from accord.standardize.emails import standardize_email_list
+from accord.standardize.names import clean_name, family_name_phonetic, name_group, standardize_name
+from accord.standardize.phones import standardize_phone_list
+from accord.standardize.placeholders import blank_to_none, is_placeholder_text
+
+INPUT_COLUMNS = (
+    "source", "record_key", "given_name", "family_name", "full_name", "emails", "phones",
+    "street", "city", "region", "postcode", "country", "date_of_birth", "company",
+)
+STANDARD_COLUMNS = (
+    "std_given_name", "std_family_name", "std_given_initial", "std_name_group",
+    "std_family_name_metaphone", "std_emails", "std_email", "std_email_user",
+    "std_phones", "std_phone", "std_street", "std_house_number", "std_unit", "std_city",
+    "std_postcode", "std_country", "std_dob", "std_company", "quality_flags",
+)
+
+# Below this many distinct values a process pool costs more than it saves.
+PARALLEL_MIN_DISTINCT = 20_000
+
+_NO_FLAGS: tuple[str, ...] = ()
+
+
+def _placeholder_flag(raw: Any, field: str) -> tuple[str, ...]:
+    text = blank_to_none(raw)
+    return (f"placeholder_{field}",) if text is not None and is_placeholder_text(text) else _NO_FLAGS
+
+
+# --- per distinct value: module-level functions so worker processes can run them ---
+
+def _name_row(given_raw: Any, family_raw: Any, full_raw: Any) -> tuple:
+    given, family = clean_name(blank_to_none(given_raw)), clean_name(blank_to_none(family_raw))
+    flags = _placeholder_flag(given_raw, "given_name") + _placeholder_flag(family_raw, "family_name")
+    if given is None or family is None:
+        flags += _placeholder_flag(full_raw, "full_name")
+        parsed = standardize_name(blank_to_none(full_raw))
+        given = given or parsed.given
+        family = family or parsed.family
+    return (
+        given,
+        family,
+        given[0] if given else None,
+        name_group(given),
+        family_name_phonetic(family),
+        flags,
+    )
+
+
+def _email_row(raw: Any) -> tuple:
+    emails, flags = standardize_email_list(blank_to_none(raw))
+    first = emails[0] if emails else None
+    return emails, first, first.partition("@")[0] if first else None, flags
+
+
+def _phone_row(raw: Any, region: str) -> tuple:
+    phones, flags = standardize_phone_list(blank_to_none(raw), region)
+    return phones, phones[0] if phones else None, flags
+
+
+def _street_row(raw: Any) -> tuple:
+    parts = standardize_street(blank_to_none(raw))
+    return parts.street, parts.house_number, parts.unit, _placeholder_flag(raw, "street")
+
+
+def _city_row(raw: Any) -> tuple:
+    return standardize_city(blank_to_none(raw)), _placeholder_flag(raw, "city")
+
+
+def _postcode_row(raw: Any, region: str) -> tuple:
+    code = standardize_postcode(blank_to_none(raw), region)
+    text = blank_to_none(raw)
+    flags = ("placeholder_postcode",) if text is not None and code is None else _NO_FLAGS
+    return code, flags
+
+
+def _dob_row(raw: Any, month_first: bool) -> tuple:
+    result = standardize_dob(blank_to_none(raw), month_first)
+    return result.iso, (result.flag,) if result.flag else _NO_FLAGS
+
+
+def _company_row(raw: Any) -> tuple:
+    return standardize_company(blank_to_none(raw)), _placeholder_flag(raw, "company")
+
+
+def _country_row(raw: Any) -> tuple:
+    text = blank_to_none(raw)
+    if text is None:
+        return None, _NO_FLAGS
+    if is_placeholder_text(text):
+        return None, ("placeholder_country",)
+    code = standardize_country(text)
+    return code, _NO_FLAGS if code else ("unknown_country",)
+
+
+def _apply_chunk(fn: Callable[..., tuple], rows: list[tuple]) -> list[tuple]:
+    return [fn(*row) for row in rows]
+
+
+# --- distinct values and mapping back ---
+
+def _group_codes(columns: Sequence[np.ndarray | pd.Series]) -> np.ndarray:
+    """One code per row for its combination of values (nulls included as a value)."""
+    codes = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:
+        column_codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        # Null gets code 0; re-factorizing keeps the combined key below n squared.
+        combined = codes * (len(uniques) + 1) + column_codes.astype(np.int64) + 1
+        codes = pd.factorize(combined)[0].astype(np.int64)
+    return codes
+
+
+class _Standardizer:
+    def __init__(self, frame: pd.DataFrame, workers: int) -> None:
+        self.frame = frame
+        self.workers = workers
+        self.flag_parts: list[tuple[np.ndarray, list[tuple[str, ...]]]] = []
+        self._pool: ProcessPoolExecutor | None = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+
+    def _run(self, fn: Callable[..., tuple], rows: list[tuple]) -> list[tuple]:
+        if self.workers <= 1 or len(rows) < PARALLEL_MIN_DISTINCT:
+            return _apply_chunk(fn, rows)
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers)
+        size = -(-len(rows) // (self.workers * 4))
+        chunks = [rows[i:i + size] for i in range(0, len(rows), size)]
+        results: list[tuple] = []
+        for part in self._pool.map(_apply_chunk, [fn] * len(chunks), chunks):
+            results.extend(part)
+        return results
+
+    def map(self, fn: Callable[..., tuple], columns: Sequence[np.ndarray | pd.Series]) -> list[np.ndarray]:
+        """fn over each distinct combination of `columns`; one array per result field, per row.
+
+        fn's last result field is a tuple of quality flags: it is kept for
+        quality_flags rather than returned.
+        """
+        codes = _group_codes(columns)
+        _, first_rows = np.unique(codes, return_index=True)
+        values = [np.asarray(c, dtype=object)[first_rows] for c in columns]
+        results = self._run(fn, list(zip(*values)))
+        width = len(fn(*[None] * len(columns)))
+        fields = list(zip(*results)) if results else [()] * width
+        *value_fields, flag_field = fields
+        self.flag_parts.append((codes, list(flag_field)))
+        arrays = []
+        for field in value_fields:
+            uniques = np.empty(len(field), dtype=object)
+            uniques[:] = field  # element-wise, so tuples stay tuples
+            arrays.append(uniques[codes])
+        return arrays
+
+    def quality_flags(self, n_rows: int) -> list[list[str]]:
+        flags: list[list[str]] = [[] for _ in range(n_rows)]
+        for codes, per_unique in self.flag_parts:
+            flagged = np.array([bool(f) for f in per_unique], dtype=bool)
+            for row in np.flatnonzero(flagged[codes]):
+                flags[row].extend(per_unique[codes[row]])
+        return flags
+
+
+def _lists(array: np.ndarray) -> list[list[str]]:
+    # A fresh list per row, so editing one row's list never changes another's.
+    return [list(value) for value in array]
+
+
+def standardize_records(df: pd.DataFrame, default_region: str = "US", *,
+                        workers: int | None = None) -> pd.DataFrame:
+    """A new frame: the input columns as they were, plus the std_* columns and quality_flags.
+
+    `default_region` (ISO alpha-2) stands in for a record's country when it has
+    none or an unrecognised one: it sets the phone numbering plan, the date order
+    (month first for US) and the postcode rules. `workers` caps the processes
+    used for large inputs (default: the machine's CPU count).
+    """
+    n_rows = len(df)
+    null_column = np.full(n_rows, None, dtype=object)
+
+    def column(name: str) -> np.ndarray | pd.Series:
+        return df[name] if name in df.columns else null_column
+
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    std = _Standardizer(df, workers)
+    try:
+        (std_country,) = std.map(_country_row, [column("country")])
+        region = np.where(pd.isna(std_country), default_region.upper(), std_country).astype(object)
+        month_first = np.array([writes_month_first(r) for r in pd.unique(region)], dtype=bool)
+        month_first_by_row = month_first[pd.factorize(region)[0]] if n_rows else np.zeros(0, bool)
+
+        given, family, initial, group, metaphone = std.map(
+            _name_row, [column("given_name"), column("family_name"), column("full_name")])
+        emails, email, email_user = std.map(_email_row, [column("emails")])
+        phones, phone = std.map(_phone_row, [column("phones"), region])
+        street, house_number, unit = std.map(_street_row, [column("street")])
+        (city,) = std.map(_city_row, [column("city")])
+        (postcode,) = std.map(_postcode_row, [column("postcode"), region])
+        (dob,) = std.map(_dob_row, [column("date_of_birth"), month_first_by_row])
+        (company,) = std.map(_company_row, [column("company")])
+        flags = std.quality_flags(n_rows)
+    finally:
+        std.close()
+
+    out = df.copy()
+    for name, values in {
+        "std_given_name": given, "std_family_name": family, "std_given_initial": initial,
+        "std_name_group": group, "std_family_name_metaphone": metaphone,
+        "std_emails": _lists(emails), "std_email": email, "std_email_user": email_user,
+        "std_phones": _lists(phones), "std_phone": phone,
+        "std_street": street, "std_house_number": house_number, "std_unit": unit,
+        "std_city": city, "std_postcode": postcode, "std_country": std_country,
+        "std_dob": dob, "std_company": company, "quality_flags": flags,
+    }.items():
+        out[name] = pd.Series(values, index=df.index, dtype=object)
+    return out

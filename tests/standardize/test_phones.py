@@ -1,0 +1,64 @@
+from accord.standardize import StandardPhone, standardize_phone, standardize_phone_list
+
+
+def test_us_national_phone_becomes_e164():
+    assert standardize_phone("(415) 555-2671", "US") == StandardPhone("+14155552671")
+
+
+def test_uk_national_phone_becomes_e164():
+    assert standardize_phone("020 7946 0018", "GB") == StandardPhone("+442079460018")
+
+
+def test_international_number_ignores_default_region():
+    assert standardize_phone("+49 30 901820", "US").e164 == "+4930901820"
+
+
+def test_international_00_prefix_is_understood():
+    assert standardize_phone("0044 20 7946 0018", "GB").e164 == "+442079460018"
+
+
+def test_canadian_number_is_valid_with_us_region():
+    assert standardize_phone("(613) 555-0123", "US").e164 == "+16135550123"
+
+
+def test_extension_is_dropped():
+    assert standardize_phone("415-555-2671 ext. 12", "US").e164 == "+14155552671"
+
+
+def test_invalid_phone_is_dropped_and_flagged():
+    assert standardize_phone("12345", "US") == StandardPhone(None, "invalid_phone")
+
+
+def test_placeholder_phones_are_dropped_and_flagged():
+    for raw in ("000-000-0000", "1234567890", "999 999 9999", "n/a"):
+        assert standardize_phone(raw, "US") == StandardPhone(None, "placeholder_phone"), raw
+
+
+def test_phone_list_is_deduplicated_with_flags():
+    raw = '["(415) 555-2671", "+1 415 555 2671", "000-000-0000"]'
+    assert standardize_phone_list(raw, "US") == (("+14155552671",), ("placeholder_phone",))
+
+
+def test_fast_path_agrees_with_phonenumbers_full_parse():
+    import random
+
+    import phonenumbers
+
+    from accord.standardize.phones import _fast_e164
+
+    rng = random.Random(7)
+    checked = 0
+    for region in ("US", "GB", "DE", "FR", "IT", "ES", "CA", "AU", "IN", "JP"):
+        example = str(phonenumbers.example_number(region).national_number)
+        prefix = phonenumbers.PhoneMetadata.metadata_for_region(region).national_prefix or ""
+        for _ in range(200):
+            digits = "".join(d if rng.random() < 0.6 else str(rng.randint(0, 9)) for d in example)
+            text = f"{prefix if rng.random() < 0.5 else ''} {digits[:3]}-{digits[3:]}"
+            fast = _fast_e164(text, region)
+            if fast is None:
+                continue
+            number = phonenumbers.parse(text, region)
+            assert phonenumbers.is_valid_number(number), text
+            assert fast == phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), text
+            checked += 1
+    assert checked > 500
