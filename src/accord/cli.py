@@ -229,9 +229,28 @@ def quarantine_dismiss(ctx: click.Context, ids: tuple[str, ...], reason: str) ->
 @click.option("--months", default=24, show_default=True, help="Months of activity.")
 def synth(people: int, seed: int, out_dir: Path, start: str | None, months: int) -> None:
     """Generate six source systems of sample customer data with known truth (truth.csv) and an accord.yaml."""
-    from accord.synth_cli import run_synth
+    from datetime import date
 
-    run_synth(people=people, seed=seed, out_dir=out_dir, start=start, months=months, console=out)
+    from accord.synth import generate
+
+    try:
+        first_day = date.fromisoformat(start) if start else None
+    except ValueError:
+        raise click.BadParameter(f"expected YYYY-MM-DD; got {start!r}", param_hint="--start") from None
+    if people < 1:
+        raise click.BadParameter(f"expected at least 1; got {people}", param_hint="--people")
+    if months < 1:
+        raise click.BadParameter(f"expected at least 1; got {months}", param_hint="--months")
+    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("generating", total=None)
+
+        def progress(name: str, done: int, total: int) -> None:
+            bar.update(task, description=f"wrote {name}", completed=done, total=total)
+
+        report = generate(out_dir, people=people, seed=seed, start=first_day, months=months, progress=progress)
+    out.print(report.summary())
+    out.print(f"next: cd {out_dir} && accord run && accord evaluate --truth truth.csv")
 
 
 @main.command()

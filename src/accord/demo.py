@@ -1,0 +1,57 @@
+"""`accord demo`: sample data in a fresh folder, then the whole pipeline on the embedded store."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from rich.console import Console
+
+from accord.config import load_config
+from accord.errors import AccordError
+from accord.pipeline import run_pipeline
+from accord.sources.quality import quality_report, render_quality
+from accord.store import open_store
+from accord.synth import generate
+
+MARKER = ".accord-demo"
+
+
+def _fresh_folder(directory: Path) -> None:
+    """A demo folder is made anew each time; a folder that is not a demo's is never deleted."""
+    if directory.exists():
+        if not (directory / MARKER).exists() and any(directory.iterdir()):
+            raise AccordError(f"{directory} exists and is not an Accord demo folder; choose another --dir")
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    (directory / MARKER).write_text("created by accord demo; deleted and made anew by the next one\n")
+
+
+def run_demo(directory: Path, *, people: int, seed: int, console: Console) -> dict[str, object]:
+    _fresh_folder(directory)
+    console.rule("1. sample data")
+    synth = generate(directory, people=people, seed=seed)
+    console.print(synth.summary())
+
+    console.rule("2. accord run (embedded DuckDB store)")
+    cfg = load_config(directory)
+    report = run_pipeline(cfg)
+    for r in report["ingest_reports"]:
+        line = (f"{r.source:<16} read {r.read:>8,}  new {r.new:>8,}  quarantined {r.quarantined:>5,}  "
+                f"{r.seconds:6.2f} s")
+        console.print(line if not r.error else f"{r.source:<16} [red]failed[/]: {r.error}", highlight=False)
+    for name, stage in report["stages"].items():
+        console.print(f"{name}: {stage.get('summary', stage)}", highlight=False)
+    if report["status"] != "ok":
+        raise AccordError(f"the demo run failed: {', '.join(report['failed_sources'])}")
+
+    console.rule("3. data quality")
+    with open_store(cfg.store_url()) as store:
+        render_quality(quality_report(store, cfg), console)
+
+    console.rule("where to look")
+    console.print(f"project:  {directory.resolve()}/accord.yaml")
+    console.print(f"store:    {cfg.store_url()}")
+    console.print(f"truth:    {directory.resolve()}/truth.csv (which records are the same person)")
+    console.print(f"next:     cd {directory} && accord quality && accord quarantine list")
+    return report
