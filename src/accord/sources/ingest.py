@@ -19,17 +19,10 @@ import pyarrow as pa
 
 from accord.config import ProjectConfig, SourceConfig
 from accord.errors import AccordError, SourceError
-from accord.sources.mapping import Mapper
+from accord.sources.mapping import EVENT_STAGE_COLUMNS, PEOPLE_STAGE_COLUMNS, Mapper
 from accord.sources.readers import ReadResult, Reject, check_columns, read_source
 from accord.store.backend import Store
 
-PEOPLE_VALUE_COLUMNS = (
-    "given_name", "family_name", "full_name", "emails", "phones", "street", "city", "region",
-    "postcode", "country", "date_of_birth", "company", "external_ids", "consent",
-    "source_created_at", "source_updated_at",
-)
-EVENT_VALUE_COLUMNS = ("type", "event", "ts", "identity_type", "identity_value", "anonymous_id", "revenue")
-TIMESTAMP_COLUMNS = {"source_created_at", "source_updated_at", "ts"}
 JSON_COLUMNS = {"raw", "emails", "phones", "external_ids", "consent", "properties"}
 RAW_TEXT_LIMIT = 1_048_576
 
@@ -91,33 +84,34 @@ def ingest_source(store: Store, cfg: ProjectConfig, source: SourceConfig, run_id
     check_columns(result, source)
     full_snapshot = source.snapshot == "full" and path_override is None
     now = utcnow()
-    mapper = Mapper(source)
-    first_line: dict[str, int] = {}
+    in_store = store.dialect == "duckdb"
+    mapper = Mapper(source, conn=getattr(store, "conn", None) if in_store else None)
     rejects: list[Reject] = []
-    if source.kind == "people":
-        columns, renames = PEOPLE_VALUE_COLUMNS, {"created_at": "source_created_at", "updated_at": "source_updated_at"}
-    else:
-        columns, renames = EVENT_VALUE_COLUMNS, {}
     try:
         with store.transaction():
             staged = False
             for batch in result.batches:
-                good, bad = mapper.map(batch)
-                rejects.extend(_mapping_rejects(result, bad))
-                good = _drop_duplicate_keys(good, first_line, result, rejects)
-                stage = _stage_table(good, columns, renames)
-                if staged:
-                    store.load_arrow("_stage", stage)
+                if in_store:
+                    bad = mapper.map_into_stage(batch, first=not staged)
                 else:
-                    store.create_temp_table("_stage", stage)
-                    staged = True
+                    good, bad = mapper.map(batch)
+                    if staged:
+                        store.load_arrow("_stage", good)
+                    else:
+                        store.create_temp_table("_stage", good)
+                staged = True
+                rejects.extend(_mapping_rejects(result, bad))
             if not staged:
-                store.create_temp_table("_stage", _stage_table(_empty_mapped(columns), columns, renames))
-            report = SourceReport(source.name, read=len(first_line) + len(result.rejects) + len(rejects),
+                good, _ = mapper.map(_empty_batch(source))
+                store.create_temp_table("_stage", good)
+            rejects.extend(_drop_duplicate_keys(store, result))
+            stored = {r[0] for r in store.fetchall("SELECT record_key FROM _stage")} if rejects else set()
+            staged_rows = store.scalar("SELECT count(*) FROM _stage")
+            report = SourceReport(source.name, read=staged_rows + len(result.rejects) + len(rejects),
                                   quarantined=len(result.rejects) + len(rejects))
             all_rejects = result.rejects + rejects
             if source.kind == "people":
-                if full_snapshot and not first_line and not allow_empty_snapshot:
+                if full_snapshot and not staged_rows and not allow_empty_snapshot:
                     existing = store.scalar(
                         "SELECT count(*) FROM source_records WHERE source = ? AND deleted_at IS NULL", (source.name,))
                     if existing:
@@ -127,44 +121,44 @@ def ingest_source(store: Store, cfg: ProjectConfig, source: SourceConfig, run_id
                             "--allow-empty-snapshot."
                         )
                 quarantined_keys = {r.record_key for r in all_rejects if r.record_key}
-                _merge_people(store, source, len(first_line), result.file, run_id, now, full_snapshot, report,
+                _merge_people(store, source, staged_rows, result.file, run_id, now, full_snapshot, report,
                               quarantined_keys)
             else:
-                _merge_events(store, source, len(first_line), result.file, run_id, now, report)
-            _record_quarantine(store, source, result.file, all_rejects, set(first_line), run_id, now, full_snapshot)
+                _merge_events(store, source, staged_rows, result.file, run_id, now, report)
+            _record_quarantine(store, source, result.file, all_rejects, stored, run_id, now, full_snapshot)
             store.execute("DROP TABLE _stage")
     finally:
         mapper.close()
     return report
 
 
-def _empty_mapped(columns: tuple[str, ...]) -> pa.Table:
-    names = ["record_key", "row_hash", "raw", "_line"] + list(columns)
-    return pa.table({n: pa.array([], pa.int64() if n == "_line" else pa.string()) for n in names})
+def _empty_batch(source: SourceConfig) -> pa.Table:
+    names = sorted(source.referenced_columns())
+    data = {n: pa.array([], pa.string()) for n in names}
+    data["_line"] = pa.array([], pa.int64())
+    data["_line_end"] = pa.array([], pa.int64())
+    return pa.table(data)
 
 
-def _drop_duplicate_keys(good: pa.Table, first_line: dict[str, int], result: ReadResult,
-                         rejects: list[Reject]) -> pa.Table:
+def _drop_duplicate_keys(store: Store, result: ReadResult) -> list[Reject]:
     """A key seen twice in one read: the first row wins, later ones are quarantined."""
-    keys = good.column("record_key").to_pylist()
-    lines = good.column("_line").to_pylist()
-    keep = []
-    dropped = False
-    for key, line in zip(keys, lines):
-        first = first_line.setdefault(key, line)
-        if first == line:
-            keep.append(True)
-        else:
-            keep.append(False)
-            dropped = True
-    if not dropped:
-        return good
-    for i, (key, line) in enumerate(zip(keys, lines)):
-        if not keep[i]:
-            end = good.column("_line_end")[i].as_py()
-            text = result.text_at(line, end) if result.text_at else good.column("raw")[i].as_py()
-            rejects.append(Reject(line, f"duplicate primary key {key} (first at line {first_line[key]})", text, key))
-    return good.filter(pa.array(keep))
+    dups = store.fetchall(
+        "SELECT record_key, _line, _line_end, first_line FROM (SELECT record_key, _line, _line_end, "
+        "row_number() OVER (PARTITION BY record_key ORDER BY _line) AS rn, "
+        "min(_line) OVER (PARTITION BY record_key) AS first_line FROM _stage) d WHERE rn > 1 ORDER BY _line")
+    if not dups:
+        return []
+    rejects = []
+    for key, line, end, first in dups:
+        text = result.text_at(line, end) if result.text_at else store.scalar(
+            "SELECT raw FROM _stage WHERE record_key = ? AND _line = ?", (key, line))
+        rejects.append(Reject(line, f"duplicate primary key {key} (first at line {first})", text, key))
+    store.create_temp_table("_dups", pa.table({"record_key": pa.array([d[0] for d in dups], pa.string()),
+                                               "line": pa.array([d[1] for d in dups], pa.int64())}))
+    store.execute("DELETE FROM _stage WHERE EXISTS (SELECT 1 FROM _dups d "
+                  "WHERE d.record_key = _stage.record_key AND d.line = _stage._line)")
+    store.execute("DROP TABLE _dups")
+    return rejects
 
 
 def _mapping_rejects(result: ReadResult, bad: pa.Table) -> list[Reject]:
@@ -175,34 +169,13 @@ def _mapping_rejects(result: ReadResult, bad: pa.Table) -> list[Reject]:
     return out
 
 
-def _stage_table(good: pa.Table, columns: tuple[str, ...], renames: dict[str, str]) -> pa.Table:
-    n = good.num_rows
-    data: dict[str, pa.Array | pa.ChunkedArray] = {
-        "record_key": good.column("record_key"),
-        "row_hash": good.column("row_hash"),
-        "raw": good.column("raw"),
-        "source_line": good.column("_line"),
-    }
-    for col in columns:
-        src = next((k for k, v in renames.items() if v == col), col)
-        if src in good.column_names:
-            data[col] = good.column(src)
-        elif col in TIMESTAMP_COLUMNS:
-            data[col] = pa.nulls(n, pa.timestamp("us"))
-        elif col == "revenue":
-            data[col] = pa.nulls(n, pa.float64())
-        else:
-            data[col] = pa.nulls(n, pa.string())
-    return pa.table(data)
-
-
 def _cast(store: Store, col: str, expr: str) -> str:
     return store.type_sql(f"CAST({expr} AS ${{JSON}})") if col in JSON_COLUMNS else expr
 
 
 def _merge_people(store: Store, source: SourceConfig, staged: int, file: str, run_id: str, now: datetime,
                   full_snapshot: bool, report: SourceReport, quarantined_keys: set[str]) -> None:
-    value_cols = PEOPLE_VALUE_COLUMNS
+    value_cols = PEOPLE_STAGE_COLUMNS
     name = source.name
     changed = ("(c.row_hash <> s.row_hash OR c.deleted_at IS NOT NULL)")
     report.updated = store.scalar(
@@ -224,7 +197,7 @@ def _merge_people(store: Store, source: SourceConfig, staged: int, file: str, ru
             (now, name))
         sets = ", ".join(f"{c} = {_cast(store, c, 's.' + c)}" for c in ("row_hash", "raw") + value_cols)
         store.execute(
-            f"UPDATE source_records SET {sets}, source_file = ?, source_line = s.source_line, valid_from = ?, "
+            f"UPDATE source_records SET {sets}, source_file = ?, source_line = s._line, valid_from = ?, "
             f"deleted_at = NULL, run_id = ? FROM _stage s "
             f"WHERE source_records.source = ? AND source_records.record_key = s.record_key "
             f"AND (source_records.row_hash <> s.row_hash OR source_records.deleted_at IS NOT NULL)",
@@ -233,7 +206,7 @@ def _merge_people(store: Store, source: SourceConfig, staged: int, file: str, ru
         inserted = ", ".join(_cast(store, c, "s." + c) for c in ("row_hash", "raw") + value_cols)
         store.execute(
             f"INSERT INTO source_records (source, record_key, {cols}) "
-            f"SELECT ?, s.record_key, {inserted}, ?, s.source_line, ?, ?, NULL, ? FROM _stage s "
+            f"SELECT ?, s.record_key, {inserted}, ?, s._line, ?, ?, NULL, ? FROM _stage s "
             f"WHERE NOT EXISTS (SELECT 1 FROM source_records c WHERE c.source = ? AND c.record_key = s.record_key)",
             (name, file, now, now, run_id, name))
     if full_snapshot:
@@ -251,7 +224,7 @@ def _merge_people(store: Store, source: SourceConfig, staged: int, file: str, ru
 
 def _merge_events(store: Store, source: SourceConfig, staged: int, file: str, run_id: str, now: datetime,
                   report: SourceReport) -> None:
-    value_cols = EVENT_VALUE_COLUMNS
+    value_cols = EVENT_STAGE_COLUMNS
     prefix = source.name + ":"
     key = "? || s.record_key"
     report.updated = store.scalar(
@@ -266,7 +239,7 @@ def _merge_events(store: Store, source: SourceConfig, staged: int, file: str, ru
         sets = ", ".join(f"{c} = s.{c}" for c in value_cols)
         store.execute(
             f"UPDATE events SET {sets}, properties = {props}, row_hash = s.row_hash, source_file = ?, "
-            f"source_line = s.source_line, run_id = ? FROM _stage s "
+            f"source_line = s._line, run_id = ? FROM _stage s "
             f"WHERE events.event_id = {key} AND events.row_hash <> s.row_hash",
             (file, run_id, prefix))
     if report.new:
@@ -274,7 +247,7 @@ def _merge_events(store: Store, source: SourceConfig, staged: int, file: str, ru
         store.execute(
             f"INSERT INTO events (event_id, source, {cols}, received_at, properties, row_hash, source_file, "
             f"source_line, run_id) SELECT {key}, ?, {', '.join('s.' + c for c in value_cols)}, ?, {props}, "
-            f"s.row_hash, ?, s.source_line, ? FROM _stage s "
+            f"s.row_hash, ?, s._line, ? FROM _stage s "
             f"WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = {key})",
             (prefix, source.name, now, file, run_id, prefix))
 

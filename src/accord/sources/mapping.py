@@ -19,6 +19,17 @@ MAX_FIELD_CHARS = 1_048_576
 
 _TIMESTAMP_FIELDS = ("created_at", "updated_at")
 
+# The staging table every source's rows pass through on the way to the store.
+PEOPLE_STAGE_COLUMNS = (
+    "given_name", "family_name", "full_name", "emails", "phones", "street", "city", "region",
+    "postcode", "country", "date_of_birth", "company", "external_ids", "consent",
+    "source_created_at", "source_updated_at",
+)
+EVENT_STAGE_COLUMNS = ("type", "event", "ts", "identity_type", "identity_value", "anonymous_id", "revenue")
+STAGE_RENAMES = {"source_created_at": "created_at", "source_updated_at": "updated_at"}
+STAGE_TYPES = {"source_created_at": "TIMESTAMP", "source_updated_at": "TIMESTAMP", "ts": "TIMESTAMP",
+               "revenue": "DOUBLE"}
+
 
 def _q(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
@@ -157,6 +168,7 @@ def engine() -> duckdb.DuckDBPyConnection:
     conn = duckdb.connect()
     conn.execute("SET TimeZone = 'UTC'")
     conn.execute("SET enable_progress_bar = false")
+    conn.execute("SET memory_limit = '512MB'")
     return conn
 
 
@@ -168,10 +180,14 @@ class Mapper:
     Duplicate keys across batches are the caller's to find (see ingest).
     """
 
-    def __init__(self, source: SourceConfig, max_field_chars: int = MAX_FIELD_CHARS):
+    def __init__(self, source: SourceConfig, max_field_chars: int = MAX_FIELD_CHARS,
+                 conn: duckdb.DuckDBPyConnection | None = None):
+        """``conn``: a DuckDB connection to map in (a DuckDB store's own, so one buffer pool serves both);
+        by default an in-memory engine of the mapper's own."""
         self.source = source
         self.max_field_chars = max_field_chars
-        self.conn = engine()
+        self.own_conn = conn is None
+        self.conn = conn if conn is not None else engine()
         if source.kind == "people":
             self.values, self.errors = _people_columns(source)
         else:
@@ -182,6 +198,7 @@ class Mapper:
         key_missing = " OR ".join(f"{p} IS NULL" for p in key_parts)
         self.key_error = f"CASE WHEN {key_missing} THEN 'primary key ({', '.join(pk)}) is empty' END"
         self.referenced = sorted(source.referenced_columns())
+        self.stage_columns = PEOPLE_STAGE_COLUMNS if source.kind == "people" else EVENT_STAGE_COLUMNS
 
     def _sql(self, columns: list[str]) -> str:
         present = [c for c in columns if not c.startswith("_")]
@@ -195,26 +212,47 @@ class Mapper:
         else:
             raw = "CAST(to_json({" + ", ".join(f"{_lit(c)}: {_q(c)}" for c in present) + "}) AS VARCHAR)"
         select = [f"{self.record_key} AS record_key", f"{raw} AS raw", "_line", "_line_end"]
-        select += [f"{v} AS {_q(k)}" for k, v in self.values.items()]
+        for name in self.stage_columns:
+            origin = STAGE_RENAMES.get(name, name)
+            if origin in self.values:
+                select.append(f"{self.values[origin]} AS {_q(name)}")
+            else:
+                select.append(f"CAST(NULL AS {STAGE_TYPES.get(name, 'VARCHAR')}) AS {_q(name)}")
         error_expr = f"nullif(concat_ws('; ', {', '.join(errors)}), '')"
         return (f"SELECT *, md5(raw) AS row_hash FROM (SELECT {', '.join(select)}, {error_expr} AS _error "
-                f"FROM batch_in)")
+                f"FROM _accord_batch_in)")
 
-    def map(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+    def map_into_stage(self, batch: pa.Table, first: bool) -> pa.Table:
+        """Map a batch straight into the ``_stage`` table of this mapper's own connection (a DuckDB store);
+        return the rejected rows."""
+        self._map(batch)
+        verb = "CREATE TEMP TABLE _stage AS" if first else "INSERT INTO _stage"
+        self.conn.execute(f"{verb} SELECT * EXCLUDE (_error) FROM _accord_mapped WHERE _error IS NULL")
+        bad = self.conn.sql(
+            "SELECT _line, _line_end, record_key, _error AS reason, raw FROM _accord_mapped WHERE _error IS NOT NULL"
+        ).to_arrow_table()
+        self.conn.execute("DROP TABLE _accord_mapped")
+        return bad
+
+    def _map(self, batch: pa.Table) -> None:
         missing = [c for c in self.referenced if c not in batch.column_names]
         for c in missing:  # JSON objects may leave keys out
             batch = batch.append_column(c, pa.nulls(batch.num_rows, pa.string()))
-        self.conn.register("batch_in", batch)
+        self.conn.register("_accord_batch_in", batch)
         try:
-            self.conn.execute(f"CREATE OR REPLACE TEMP TABLE mapped AS {self._sql(batch.column_names)}")
+            self.conn.execute(f"CREATE OR REPLACE TEMP TABLE _accord_mapped AS {self._sql(batch.column_names)}")
         finally:
-            self.conn.unregister("batch_in")
-        good = self.conn.sql("SELECT * EXCLUDE (_error) FROM mapped WHERE _error IS NULL").to_arrow_table()
+            self.conn.unregister("_accord_batch_in")
+
+    def map(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+        self._map(batch)
+        good = self.conn.sql("SELECT * EXCLUDE (_error) FROM _accord_mapped WHERE _error IS NULL").to_arrow_table()
         bad = self.conn.sql(
-            "SELECT _line, _line_end, record_key, _error AS reason, raw FROM mapped WHERE _error IS NOT NULL"
+            "SELECT _line, _line_end, record_key, _error AS reason, raw FROM _accord_mapped WHERE _error IS NOT NULL"
         ).to_arrow_table()
-        self.conn.execute("DROP TABLE mapped")
+        self.conn.execute("DROP TABLE _accord_mapped")
         return good, bad
 
     def close(self) -> None:
-        self.conn.close()
+        if self.own_conn:
+            self.conn.close()

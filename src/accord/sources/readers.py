@@ -253,8 +253,7 @@ def _csv_batches(path: Path, f: io.TextIOWrapper, reader: _CsvRows, header: list
     def key_of(row: list[str]) -> str | None:
         if not key_index or len(row) <= max(key_index):
             return None
-        parts = [row[i].strip() for i in key_index]
-        return "|".join(parts) if all(parts) else None
+        return _key_from_values([row[i] for i in key_index])
 
     names = header + ["_line", "_line_end"]
     rows: list[list[str]] = []
@@ -399,6 +398,12 @@ def _cell(value: object) -> str | None:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).hex()
     return str(value)  # int, Decimal, UUID and other scalars from Parquet or a database
+
+
+def _key_from_values(values: list[str | None]) -> str | None:
+    """A record key as the mapping builds it: trimmed parts joined by '|', or None when a part is empty."""
+    parts = [v.strip() if v is not None else "" for v in values]
+    return "|".join(parts) if all(parts) else None
 
 
 def _json_key(text: str, key_columns: list[str] | None) -> str | None:

@@ -6,6 +6,7 @@ Call sites write SQL that both engines share, with ``?`` placeholders; what diff
 
 from __future__ import annotations
 
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -108,6 +109,13 @@ class Store(ABC):
         self.close()
 
 
+def _duckdb_memory() -> str:
+    value = os.environ.get("ACCORD_DUCKDB_MEMORY", "1GB")
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", value):
+        raise StoreError(f"ACCORD_DUCKDB_MEMORY: expected a size such as 1GB or 512MB; got {value!r}")
+    return value
+
+
 class DuckDBStore(Store):
     dialect = "duckdb"
 
@@ -124,6 +132,9 @@ class DuckDBStore(Store):
             raise StoreError(f"cannot open DuckDB store {path}: {exc}") from None
         self.conn.execute("SET enable_progress_bar = false")
         self.conn.execute("SET TimeZone = 'UTC'")
+        # DuckDB takes 80% of RAM by default; Accord's stages stream, so a bounded pool (spilling to disk
+        # past it) keeps a laptop usable. ACCORD_DUCKDB_MEMORY overrides it.
+        self.conn.execute(f"SET memory_limit = '{_duckdb_memory()}'")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.conn.execute(sql, list(params) if params else None)
@@ -209,6 +220,11 @@ class PostgresStore(Store):
             self.conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=5)
         except psycopg.Error as exc:
             raise StoreError(f"cannot connect to PostgreSQL store {_redact(url)}: {str(exc).strip()}") from None
+        # JSON comes back as text, as from DuckDB, so callers see the same values on both backends.
+        from psycopg.types.string import TextLoader
+
+        self.conn.adapters.register_loader("jsonb", TextLoader)
+        self.conn.adapters.register_loader("json", TextLoader)
         if self.schema:
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.schema):
                 raise StoreError(f"store URL: schema must be an identifier; got {self.schema!r}")
