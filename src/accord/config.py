@@ -36,6 +36,7 @@ LIST_FIELDS = ("emails", "phones")
 MAP_FIELDS = ("external_ids", "consent")
 CANONICAL_FIELDS = SINGLE_FIELDS + LIST_FIELDS + MAP_FIELDS
 
+EVENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 TRANSFORMS = ("trim", "lower", "upper", "title", "digits", "null_if_empty")
 
 
@@ -138,12 +139,22 @@ class EventMapping(_Strict):
     identity: FieldSpec
     anonymous_id: FieldSpec | None = None
     revenue: FieldSpec | None = None
-    type: Literal["track", "identify", "page", "screen", "group", "alias"] = "track"
+    type: FieldSpec = Field(default_factory=lambda: FieldSpec(constant="track"))
+    """One of EVENT_TYPES as a constant (``type: page``), or ``{column: type}`` when rows carry their own."""
 
     @field_validator("event", "timestamp", "identity", "anonymous_id", "revenue", mode="before")
     @classmethod
     def _coerce(cls, v: Any) -> Any:
         return _coerce_field_spec(v)
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _type(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            if v not in EVENT_TYPES:
+                raise ValueError(f"expected one of {', '.join(EVENT_TYPES)}, or {{column: NAME}}; got {v!r}")
+            return {"constant": v}
+        return v
 
 
 class SourceConfig(_Strict):
@@ -202,7 +213,7 @@ class SourceConfig(_Strict):
                 specs.extend(spec.values())
         if self.events:
             e = self.events
-            specs.extend(s for s in (e.event, e.timestamp, e.identity, e.anonymous_id, e.revenue) if s)
+            specs.extend(s for s in (e.event, e.timestamp, e.identity, e.anonymous_id, e.revenue, e.type) if s)
         cols.update(s.column for s in specs if s.column)
         return cols
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from accord.config import LIST_FIELDS, MAP_FIELDS, FieldSpec, SourceConfig
+from accord.config import EVENT_TYPES, LIST_FIELDS, MAP_FIELDS, FieldSpec, SourceConfig
 
 MAX_FIELD_CHARS = 1_048_576
 """A value longer than this quarantines its row: it is almost certainly a broken export."""
@@ -153,7 +153,12 @@ def _event_columns(source: SourceConfig) -> tuple[dict[str, str], list[str]]:
     errors = [c.error for c in parts.values() if c.error]
     errors.append(f"CASE WHEN ({values['ts']}) IS NULL THEN 'events.timestamp: missing' END")
     values["identity_type"] = _lit(e.identity_type)
-    values["type"] = _lit(e.type)
+    event_type = _compile_spec(e.type, "events.type")
+    values["type"] = event_type.value
+    allowed = ", ".join(_lit(t) for t in EVENT_TYPES)
+    errors.append(f"CASE WHEN ({event_type.value}) IS NULL OR ({event_type.value}) NOT IN ({allowed}) THEN "
+                  f"'events.type: ' || coalesce({event_type.value}, 'empty') || ' is not one of "
+                  f"{', '.join(EVENT_TYPES)}' END")
     if e.anonymous_id:
         errors.append(
             f"CASE WHEN ({values['identity_value']}) IS NULL AND ({values['anonymous_id']}) IS NULL "
