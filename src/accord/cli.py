@@ -222,6 +222,99 @@ def quarantine_dismiss(ctx: click.Context, ids: tuple[str, ...], reason: str) ->
 
 
 @main.command()
+@click.option("--retrain", is_flag=True, help="Train a new model even when a saved one fits.")
+@click.option("--labels", type=click.Path(exists=True, dir_okay=False),
+              help="CSV of labelled pairs (record_a,record_b,is_match) to train with.")
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default=None,
+              help="Splink backend for the model (default: identity.engine in accord.yaml).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def resolve(ctx: click.Context, retrain: bool, labels: str | None, engine: str | None, as_json: bool) -> None:
+    """Resolve identities over the current source records: rules, model, constrained clustering."""
+    from accord.identity import resolve as run_resolve
+    from accord.runs import tracked_run
+
+    cfg = _config(ctx)
+    with tracked_run(cfg, "resolve") as run:
+        report = run_resolve(run.store, cfg, run.run_id, retrain=retrain, labels_csv=labels,
+                             engine=engine)  # type: ignore[arg-type]
+        run.report = {"identity": report.as_dict()}
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, default=str))
+    else:
+        _print_identity(report.as_dict())
+
+
+def _print_identity(r: dict[str, Any]) -> None:
+    out.print(f"identity: {r['records']:,} records -> {r['clusters']:,} customers; "
+              f"{r['auto_edges']:,} merges, {r['review_edges']:,} pairs for review, "
+              f"{r['rejected_edges']:,} refused; model v{r['model_version']}"
+              f"{' (trained now)' if r['model_trained'] else ''}", highlight=False)
+    for e in r.get("excluded_identifiers", [])[:10]:
+        out.print(f"  excluded shared identifier: {e}", highlight=False)
+    for w in r.get("warnings", [])[:10]:
+        console.print(f"  warning: {w}", highlight=False)
+
+
+@main.command()
+@click.argument("record_a")
+@click.argument("record_b")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def explain(ctx: click.Context, record_a: str, record_b: str, as_json: bool) -> None:
+    """Why the model scores two records (each SOURCE:RECORD_KEY) as it does: each field's contribution."""
+    from accord.identity import explain as run_explain
+    from accord.store import open_store
+
+    cfg = _config(ctx)
+    with open_store(cfg.store_url()) as store:
+        result = run_explain(store, cfg, record_a, record_b)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, default=str))
+        return
+    out.print(f"{record_a} vs {record_b}: match probability {result['probability']:.4f}, "
+              f"match weight {result['match_weight']:+.2f} (model v{result['model_version']})", highlight=False)
+    table = Table()
+    for col in ("comparison", "level", "value a", "value b", "weight"):
+        table.add_column(col, justify="right" if col == "weight" else "left")
+    for c in result.get("comparisons", []):
+        table.add_row(str(c.get("comparison")), str(c.get("level")), str(c.get("value_a", "")),
+                      str(c.get("value_b", "")), f"{c.get('log2_weight', 0):+.2f}")
+    out.print(table)
+
+
+@main.command()
+@click.option("--truth", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="CSV with columns source,record_key,person_id.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def evaluate(ctx: click.Context, truth: str, as_json: bool) -> None:
+    """Score the resolved identities against known truth: pairwise and B-cubed precision/recall/F1."""
+    from accord.evaluate import evaluate as run_evaluate
+    from accord.store import open_store
+
+    cfg = _config(ctx)
+    with open_store(cfg.store_url()) as store:
+        result = run_evaluate(store, truth)
+    if as_json:
+        click.echo(json.dumps(result, default=str))
+        return
+    table = Table(title="identity evaluation")
+    for col in ("measure", "precision", "recall", "f1"):
+        table.add_column(col, justify="left" if col == "measure" else "right")
+    for name in ("pairwise", "bcubed"):
+        m = result[name]
+        table.add_row(name, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}")
+    out.print(table)
+    out.print(f"clusters: {result['clusters']['true']:,} true, {result['clusters']['found']:,} found; "
+              f"people merged with someone else: {result.get('over_merged_people', 0)}", highlight=False)
+    for m in result.get("worst_over_merges", [])[:5]:
+        out.print(f"  over-merge: {m}", highlight=False)
+    for m in result.get("missed_links", [])[:5]:
+        out.print(f"  missed link: {m}", highlight=False)
+
+
+@main.command()
 @click.option("--people", default=1000, show_default=True, help="How many true people to generate.")
 @click.option("--seed", default=42, show_default=True)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from accord.errors import ConfigError
+from accord.identity.settings import IdentitySettings
 
 CONFIG_FILE = "accord.yaml"
 
@@ -218,13 +219,20 @@ class SourceConfig(_Strict):
         return cols
 
 
-class IdentityConfig(_Strict):
-    """Identity resolution settings (filled in by the identity stage)."""
+class IdentityConfig(IdentitySettings):
+    """Identity resolution: thresholds, deterministic rules, the model (see docs/identity.md)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
     default_region: str = "US"
-    auto_merge_threshold: float = 0.95
-    review_threshold: float = 0.6
+    """Phones without a country code, on records without a country, are read as this country's."""
+    auto_merge_threshold: float = Field(0.95, ge=0, le=1)
+    review_threshold: float = Field(0.6, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> IdentityConfig:
+        if self.review_threshold > self.auto_merge_threshold:
+            raise ValueError("review_threshold must not be above auto_merge_threshold")
+        return self
 
 
 class StageSection(_Strict):

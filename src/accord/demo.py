@@ -9,6 +9,7 @@ from rich.console import Console
 
 from accord.config import load_config
 from accord.errors import AccordError
+from accord.evaluate import evaluate
 from accord.pipeline import run_pipeline
 from accord.sources.quality import quality_report, render_quality
 from accord.store import open_store
@@ -40,12 +41,25 @@ def run_demo(directory: Path, *, people: int, seed: int, console: Console) -> di
         line = (f"{r.source:<16} read {r.read:>8,}  new {r.new:>8,}  quarantined {r.quarantined:>5,}  "
                 f"{r.seconds:6.2f} s")
         console.print(line if not r.error else f"{r.source:<16} [red]failed[/]: {r.error}", highlight=False)
-    for name, stage in report["stages"].items():
-        console.print(f"{name}: {stage.get('summary', stage)}", highlight=False)
     if report["status"] != "ok":
         raise AccordError(f"the demo run failed: {', '.join(report['failed_sources'])}")
+    identity = report["stages"].get("identity")
+    if identity:
+        console.print(f"identity: {identity['records']:,} records -> {identity['clusters']:,} customers, "
+                      f"{identity['auto_edges']:,} merges, {identity['review_edges']:,} pairs for review, "
+                      f"{identity['rejected_edges']:,} refused by constraints", highlight=False)
 
-    console.rule("3. data quality")
+        console.rule("3. identity resolution against the known truth")
+        with open_store(cfg.store_url()) as store:
+            scores = evaluate(store, directory / "truth.csv")
+        for name in ("pairwise", "bcubed"):
+            m = scores[name]
+            console.print(f"{name:<9} precision {m['precision']:.4f}  recall {m['recall']:.4f}  f1 {m['f1']:.4f}",
+                          highlight=False)
+        console.print(f"true people {scores['clusters']['true']:,}, customers found {scores['clusters']['found']:,}, "
+                      f"people merged with someone else {scores['over_merged_people']}", highlight=False)
+
+    console.rule("4. data quality")
     with open_store(cfg.store_url()) as store:
         render_quality(quality_report(store, cfg), console)
 
@@ -53,5 +67,5 @@ def run_demo(directory: Path, *, people: int, seed: int, console: Console) -> di
     console.print(f"project:  {directory.resolve()}/accord.yaml")
     console.print(f"store:    {cfg.store_url()}")
     console.print(f"truth:    {directory.resolve()}/truth.csv (which records are the same person)")
-    console.print(f"next:     cd {directory} && accord quality && accord quarantine list")
+    console.print(f"next:     cd {directory} && accord evaluate --truth truth.csv && accord quality")
     return report

@@ -22,6 +22,11 @@ def run_pipeline(cfg: ProjectConfig, *, full: bool = False,
         run.report["failed"] = bool(failed)
         stages: dict[str, Any] = {}
         run.report["stages"] = stages
+        if not failed and any(s.kind == "people" for s in cfg.sources):
+            from accord.identity import resolve
+
+            identity = resolve(run.store, cfg, run.run_id)
+            stages["identity"] = identity.as_dict()
         run.report["seconds"] = round(time.perf_counter() - started, 3)
         run_id = run.run_id
     return {

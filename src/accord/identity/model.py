@@ -1,0 +1,331 @@
+"""The probabilistic model: a Fellegi-Sunter model trained and run by Splink.
+
+``IdentityModel`` looks like a scikit-learn estimator: settings in the
+constructor, ``fit`` learns (u by random sampling, m by EM over a few blocking
+rules, or m from labelled pairs), learned state sits in attributes ending in
+``_``, ``predict`` scores candidate pairs and ``explain`` breaks one pair's
+score into per-comparison contributions. The learned model is Splink's JSON,
+so it is saved in the store and reloaded with ``IdentityModel.from_json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import pandas as pd
+import pyarrow as pa
+
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import Linker, SettingsCreator, block_on
+
+from accord.identity.settings import BlockingRule, ComparisonSpec, ModelSettings
+
+Engine = Literal["duckdb", "spark"]
+LinkType = Literal["dedupe_only", "link_only", "link_and_dedupe"]
+
+UNIQUE_ID = "rid"
+SOURCE_DATASET = "source_dataset"
+
+log = logging.getLogger(__name__)
+
+
+def build_comparison(spec: ComparisonSpec):
+    """A Splink comparison from one spec."""
+    col = spec.column
+    if spec.kind == "name" and not spec.group_column and not spec.thresholds:
+        comparison = cl.NameComparison(col)
+        return comparison.configure(term_frequency_adjustments=True) if spec.term_frequency else comparison
+    if spec.kind == "name":
+        levels = [cll.NullLevel(col), _tf(cll.ExactMatchLevel(col), spec, col)]
+        thresholds = spec.thresholds or [0.92, 0.88]
+        levels.append(cll.JaroWinklerLevel(col, thresholds[0]))
+        if spec.group_column:
+            levels.append(cll.ExactMatchLevel(spec.group_column).configure(
+                label_for_charts=f"Same name group ({spec.group_column})"))
+        levels += [cll.JaroWinklerLevel(col, t) for t in thresholds[1:]]
+        levels.append(cll.ElseLevel())
+        return cl.CustomComparison(levels, output_column_name=col)
+    if spec.kind == "email":
+        levels = [cll.NullLevel(col), _tf(cll.ExactMatchLevel(col), spec, col)]
+        if spec.list_column:
+            levels.append(cll.ArrayIntersectLevel(spec.list_column, 1))
+        if spec.user_column:
+            levels.append(cll.ExactMatchLevel(spec.user_column).configure(
+                label_for_charts=f"Same user name ({spec.user_column})"))
+        levels.append(cll.ElseLevel())
+        return cl.CustomComparison(levels, output_column_name=col)
+    if spec.kind == "array":
+        list_col = spec.list_column or col
+        levels = [cll.NullLevel(list_col), cll.ArrayIntersectLevel(list_col, 1), cll.ElseLevel()]
+        return cl.CustomComparison(levels, output_column_name=col)
+    if spec.kind == "dob":
+        comparison = cl.DateOfBirthComparison(col, input_is_string=True, datetime_format=spec.date_format,
+                                              invalid_dates_as_null=True)
+    elif spec.kind == "levenshtein":
+        comparison = cl.LevenshteinAtThresholds(col, [int(t) for t in spec.thresholds or [1, 2]])
+    elif spec.kind == "damerau_levenshtein":
+        comparison = cl.DamerauLevenshteinAtThresholds(col, [int(t) for t in spec.thresholds or [1, 2]])
+    elif spec.kind == "jaro_winkler":
+        comparison = cl.JaroWinklerAtThresholds(col, spec.thresholds or [0.9, 0.7])
+    elif spec.kind == "exact":
+        comparison = cl.ExactMatch(col)
+    else:  # pragma: no cover - the settings model lists the kinds
+        raise ValueError(f"unknown comparison kind {spec.kind!r}")
+    if spec.term_frequency:
+        comparison = comparison.configure(term_frequency_adjustments=True)
+    return comparison
+
+
+def build_blocking_rule(rule: BlockingRule):
+    return block_on(*rule) if isinstance(rule, list) else rule
+
+
+def _tf(level, spec: ComparisonSpec, col: str):
+    return level.configure(tf_adjustment_column=col) if spec.term_frequency else level
+
+
+def input_columns(settings: ModelSettings) -> list[str]:
+    """Every column the comparisons and blocking rules read."""
+    cols: list[str] = []
+    for spec in settings.comparisons:
+        cols += [c for c in (spec.column, spec.group_column, spec.list_column, spec.user_column) if c]
+    for rule in [*settings.blocking_rules, *settings.em_blocking_rules, *settings.prior_rules]:
+        if isinstance(rule, list):
+            cols += rule
+    return list(dict.fromkeys(cols))
+
+
+def list_columns(settings: ModelSettings) -> set[str]:
+    """Columns holding lists of strings (emails, phones)."""
+    cols = {s.list_column for s in settings.comparisons if s.list_column}
+    return cols | {s.column for s in settings.comparisons if s.kind == "array" and not s.list_column}
+
+
+class IdentityModel:
+    """A Splink linker over one or more frames, each with a ``rid`` column naming the record.
+
+    For ``link_only``, pass one frame per dataset; each gets a ``source_dataset`` column.
+    """
+
+    def __init__(self, settings: ModelSettings, *, link_type: LinkType = "dedupe_only",
+                 engine: Engine = "duckdb", spark_session: Any = None) -> None:
+        self.settings = settings
+        self.link_type = link_type
+        self.engine = engine
+        self.spark_session = spark_session
+        self.model_json_: dict[str, Any] | None = None
+        self.training_summary_: dict[str, Any] = {}
+        self._linker: Linker | None = None
+        self._frames_id: int | None = None
+
+    # --- the verbs -------------------------------------------------------------------------------
+
+    def fit(self, frames: pd.DataFrame | Sequence[pd.DataFrame], labels: pd.DataFrame | None = None
+            ) -> IdentityModel:
+        """Learn the model: prior from near-certain rules, u by random sampling, m by EM (or labels).
+
+        ``labels`` (record_a, record_b, is_match) trains m from reviewed pairs instead of EM.
+        """
+        started = time.perf_counter()
+        linker = self._new_linker(frames, self._settings_creator())
+        warnings: list[str] = []
+        s = self.settings
+        try:
+            linker.training.estimate_probability_two_random_records_match(
+                [build_blocking_rule(r) for r in s.prior_rules], recall=s.prior_recall)
+        except Exception as exc:  # noqa: BLE001 - Splink raises plain Exceptions on tiny inputs
+            warnings.append(f"prior not estimated ({exc}); using Splink's default")
+        linker.training.estimate_u_using_random_sampling(max_pairs=s.u_max_pairs, seed=s.seed)
+        sessions = 0
+        if labels is not None and len(labels):
+            linker.training.estimate_m_from_pairwise_labels(self._register_labels(linker, labels))
+            sessions = 1
+        else:
+            for rule in s.em_blocking_rules:
+                # A failed session can leave the linker without the comparisons it was
+                # estimating, so it restarts from the parameters learned so far.
+                before = linker.misc.save_model_to_json()
+                try:
+                    linker.training.estimate_parameters_using_expectation_maximisation(
+                        build_blocking_rule(rule), estimate_without_term_frequencies=True)
+                    sessions += 1
+                except Exception as exc:  # noqa: BLE001
+                    warnings.append(f"EM blocked on {rule} skipped: {str(exc).splitlines()[0]}")
+                    linker = self._new_linker(frames, before)
+        self.model_json_ = linker.misc.save_model_to_json()
+        self.training_summary_ = {
+            "records": int(sum(len(f) for f in self._as_list(frames))),
+            "trained_from": "labels" if labels is not None and len(labels) else "em",
+            "em_sessions": sessions,
+            "probability_two_random_records_match":
+                self.model_json_.get("probability_two_random_records_match"),
+            "seconds": round(time.perf_counter() - started, 3),
+            "warnings": warnings,
+        }
+        return self
+
+    def predict(self, frames: pd.DataFrame | Sequence[pd.DataFrame], threshold: float = 0.0) -> pd.DataFrame:
+        """Scored candidate pairs at or above ``threshold``: record_a, record_b, probability, match_weight."""
+        linker = self._linker_for(frames)
+        result = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
+        df = result.as_pandas_dataframe()
+        result.drop_table_from_database_and_remove_from_cache()
+        a, b = df[f"{UNIQUE_ID}_l"].astype(str), df[f"{UNIQUE_ID}_r"].astype(str)
+        swap = a > b
+        return pd.DataFrame({
+            "record_a": a.where(~swap, b).to_numpy(),
+            "record_b": b.where(~swap, a).to_numpy(),
+            "probability": df["match_probability"].astype(float).to_numpy(),
+            "match_weight": df["match_weight"].astype(float).to_numpy(),
+        }).sort_values(["record_a", "record_b"], kind="stable").reset_index(drop=True)
+
+    def explain(self, frames: pd.DataFrame | Sequence[pd.DataFrame], record_a: str, record_b: str
+                ) -> dict[str, Any]:
+        """One pair's score and each comparison's contribution (level label, Bayes factor, log2 weight)."""
+        linker = self._linker_for(frames)
+        rows = {}
+        for frame in self._as_list(frames):
+            for rid in (record_a, record_b):
+                hit = frame[frame[UNIQUE_ID] == rid]
+                if len(hit):
+                    rows[rid] = self._record_dict(hit.iloc[0])
+        for rid in (record_a, record_b):
+            if rid not in rows:
+                raise KeyError(rid)
+        for spec in self.settings.comparisons:
+            if spec.term_frequency:
+                linker.table_management.compute_tf_table(spec.column)
+        scored = linker.inference.score_pair(rows[record_a], rows[record_b]).as_pandas_dataframe().iloc[0]
+        settings_obj = linker._settings_obj
+        prior = settings_obj._probability_two_random_records_match
+        contributions = [{
+            "comparison": "prior",
+            "label": "probability two random records match",
+            "bayes_factor": prior / (1 - prior),
+            "match_weight": math.log2(prior / (1 - prior)),
+        }]
+        for comparison in settings_obj.comparisons:
+            gamma = int(scored[comparison._gamma_column_name])
+            level = comparison._get_comparison_level_by_comparison_vector_value(gamma)
+            weight = _number(scored.get(comparison._mw_column_name))
+            if weight is None:
+                weight = 0.0 if level.is_null_level else float(level._log2_bayes_factor)
+            tf_weight = _number(scored.get(comparison._mw_tf_adj_column_name)) or 0.0
+            contributions.append({
+                "comparison": comparison.output_column_name,
+                "label": level.label_for_charts,
+                "value_a": rows[record_a].get(comparison.output_column_name),
+                "value_b": rows[record_b].get(comparison.output_column_name),
+                "bayes_factor": 2 ** (weight + tf_weight),
+                "match_weight": weight + tf_weight,
+                "term_frequency_weight": tf_weight,
+            })
+        return {
+            "record_a": record_a,
+            "record_b": record_b,
+            "match_probability": float(scored["match_probability"]),
+            "match_weight": float(scored["match_weight"]),
+            "contributions": contributions,
+        }
+
+    # --- saving ----------------------------------------------------------------------------------
+
+    @classmethod
+    def from_json(cls, settings: ModelSettings, model_json: dict[str, Any], **kwargs: Any) -> IdentityModel:
+        model = cls(settings, **kwargs)
+        model.model_json_ = model_json
+        return model
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    def _settings_creator(self) -> SettingsCreator:
+        return SettingsCreator(
+            unique_id_column_name=UNIQUE_ID,
+            link_type=self.link_type,
+            comparisons=[build_comparison(c) for c in self.settings.comparisons],
+            blocking_rules_to_generate_predictions=[build_blocking_rule(r) for r in self.settings.blocking_rules],
+            retain_intermediate_calculation_columns=True,
+            retain_matching_columns=True,
+        )
+
+    def _linker_for(self, frames: pd.DataFrame | Sequence[pd.DataFrame]) -> Linker:
+        if self.model_json_ is None:
+            raise RuntimeError("the model is not trained: call fit() or load it with from_json()")
+        if self._linker is None or self._frames_id != id(frames):
+            self._linker = self._new_linker(frames, self.model_json_)
+        return self._linker
+
+    def _new_linker(self, frames: pd.DataFrame | Sequence[pd.DataFrame], settings: Any) -> Linker:
+        db_api = self._db_api()
+        tag = uuid.uuid4().hex[:8]  # Spark's catalog outlives one linker: names must not repeat
+        tables = [self._arrow(f, i) for i, f in enumerate(self._as_list(frames))]
+        if self.engine == "spark":
+            sdfs = [db_api.register(self.spark_session.createDataFrame(t.to_pandas()), table_name=f"accord_in_{tag}_{i}")
+                    for i, t in enumerate(tables)]
+        else:
+            sdfs = [db_api.register(t, table_name=f"accord_in_{tag}_{i}") for i, t in enumerate(tables)]
+        linker = Linker(sdfs if len(sdfs) > 1 else sdfs[0], settings, log_level=logging.WARNING)
+        self._linker, self._frames_id = linker, id(frames)
+        return linker
+
+    def _db_api(self):
+        if self.engine == "spark":
+            from splink import SparkAPI
+
+            if self.spark_session is None:
+                raise RuntimeError("engine 'spark' needs a spark_session")
+            return SparkAPI(spark_session=self.spark_session)
+        from splink import DuckDBAPI
+
+        return DuckDBAPI()
+
+    def _arrow(self, frame: pd.DataFrame, index: int) -> pa.Table:
+        cols = [UNIQUE_ID] + [c for c in input_columns(self.settings) if c != UNIQUE_ID]
+        data: dict[str, pa.Array] = {}
+        list_cols = list_columns(self.settings)
+        for col in cols:
+            values = frame[col].tolist() if col in frame else [None] * len(frame)
+            if col in list_cols:
+                data[col] = pa.array([list(v) if v else None for v in values], pa.list_(pa.string()))
+            else:
+                data[col] = pa.array([None if _missing(v) else str(v) for v in values], pa.string())
+        if self.link_type != "dedupe_only":
+            data[SOURCE_DATASET] = pa.array([f"dataset_{index}"] * len(frame), pa.string())
+        return pa.table(data)
+
+    def _record_dict(self, row: pd.Series) -> dict[str, Any]:
+        out: dict[str, Any] = {UNIQUE_ID: str(row[UNIQUE_ID])}
+        for col in input_columns(self.settings):
+            v = row[col] if col in row.index else None
+            if isinstance(v, (list, tuple)):
+                out[col] = list(v) or None
+            else:
+                out[col] = None if _missing(v) else str(v)
+        return out
+
+    def _register_labels(self, linker: Linker, labels: pd.DataFrame) -> str:
+        table = pa.table({
+            f"{UNIQUE_ID}_l": pa.array(labels["record_a"].astype(str).tolist()),
+            f"{UNIQUE_ID}_r": pa.array(labels["record_b"].astype(str).tolist()),
+            "clerical_match_score": pa.array(labels["is_match"].astype(float).tolist()),
+        })
+        linker.table_management.register_table(table, "accord_labels", overwrite=True)
+        return "accord_labels"
+
+    @staticmethod
+    def _as_list(frames: pd.DataFrame | Sequence[pd.DataFrame]) -> list[pd.DataFrame]:
+        return [frames] if isinstance(frames, pd.DataFrame) else list(frames)
+
+
+def _number(v: Any) -> float | None:
+    return None if v is None or _missing(v) else float(v)
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT or v == ""

@@ -1,0 +1,110 @@
+import itertools
+
+import pandas as pd
+
+from accord.identity.clustering import ClusterOptions, cluster_edges
+
+
+def edges(*rows: tuple) -> pd.DataFrame:
+    """(a, b, probability) for model edges; (a, b, None, rule) for rule edges."""
+    out = []
+    for row in rows:
+        a, b, p = row[:3]
+        out.append({"record_a": a, "record_b": b, "probability": p, "match_weight": None,
+                    "rule_or_model": row[3] if len(row) > 3 else "model", "priority": 10 if p is None else None})
+    return pd.DataFrame(out)
+
+
+def groups(result) -> list[list[str]]:
+    by_cluster: dict[str, list[str]] = {}
+    for rid, cid in sorted(result.clusters.items()):
+        by_cluster.setdefault(cid, []).append(rid)
+    return sorted(by_cluster.values())
+
+
+def status(result) -> dict[tuple[str, str], tuple[str, str | None]]:
+    e = result.edges
+    return {(a, b): (s, r) for a, b, s, r in zip(e["record_a"], e["record_b"], e["status"], e["reason"])}
+
+
+def test_edges_above_auto_merge_join_and_below_go_to_review():
+    result = cluster_edges("abcd", edges(("a", "b", 0.97), ("c", "d", 0.7)))
+    assert groups(result) == [["a", "b"], ["c"], ["d"]]
+    assert status(result) == {("a", "b"): ("auto", None), ("c", "d"): ("review", None)}
+
+
+def test_a_chain_of_edges_never_joins_records_that_cannot_link():
+    # a and d have different birth dates; every neighbouring pair is a strong match.
+    dob = {"a": {"dob": "1980-01-01"}, "d": {"dob": "1990-01-01"}}
+    result = cluster_edges("abcd", edges(("a", "b", 0.999), ("b", "c", 0.998), ("c", "d", 0.997)),
+                           unique_values=dob)
+    assert result.clusters["a"] != result.clusters["d"]
+    assert groups(result) == [["a", "b", "c"], ["d"]]
+    assert status(result)[("c", "d")] == ("rejected", "cannot_link:dob")
+
+
+def test_cannot_link_holds_for_every_pair_on_a_dense_random_graph():
+    import random
+
+    rng = random.Random(3)
+    nodes = [f"r{i:02d}" for i in range(40)]
+    dobs = {n: {"dob": rng.choice(["1970-01-01", "1980-01-01", "1990-01-01"])} for n in nodes if rng.random() < 0.6}
+    rows = [(a, b, rng.uniform(0.95, 1.0)) for a, b in itertools.combinations(nodes, 2) if rng.random() < 0.15]
+    result = cluster_edges(nodes, edges(*rows), unique_values=dobs)
+    for a, b in itertools.combinations(nodes, 2):
+        if result.clusters[a] == result.clusters[b] and a in dobs and b in dobs:
+            assert dobs[a]["dob"] == dobs[b]["dob"]
+
+
+def test_a_weak_bridge_between_two_groups_is_cut_and_kept_for_review():
+    rows = [("a", "b", 0.999), ("b", "c", 0.999), ("a", "c", 0.999),
+            ("d", "e", 0.999), ("e", "f", 0.999), ("d", "f", 0.999),
+            ("c", "d", 0.96)]
+    result = cluster_edges("abcdef", edges(*rows), ClusterOptions(bridge_threshold=0.99))
+    assert groups(result) == [["a", "b", "c"], ["d", "e", "f"]]
+    assert status(result)[("c", "d")] == ("review", "weak_bridge")
+    assert result.bridges_cut == 1
+
+
+def test_a_strong_bridge_and_a_single_record_on_a_weak_one_stay_merged():
+    rows = [("a", "b", 0.999), ("b", "c", 0.999), ("a", "c", 0.999), ("c", "d", 0.999),
+            ("d", "e", 0.999), ("e", "f", 0.999), ("d", "f", 0.999), ("f", "g", 0.96)]
+    result = cluster_edges("abcdefg", edges(*rows), ClusterOptions(bridge_threshold=0.99))
+    assert groups(result) == [["a", "b", "c", "d", "e", "f", "g"]]
+
+
+def test_rule_edges_are_never_cut_as_bridges():
+    rows = [("a", "b", 0.999), ("c", "d", 0.999), ("b", "c", None, "rule:email")]
+    result = cluster_edges("abcd", edges(*rows), ClusterOptions(bridge_threshold=0.99))
+    assert groups(result) == [["a", "b", "c", "d"]]
+
+
+def test_per_customer_limit_refuses_a_merge_that_would_exceed_it():
+    ids = {"a": {"email": {"1@x", "2@x"}}, "b": {"email": {"3@x"}}}
+    result = cluster_edges("ab", edges(("a", "b", 0.99)), identifiers=ids, limits={"email": 2})
+    assert groups(result) == [["a"], ["b"]]
+    assert status(result)[("a", "b")] == ("rejected", "limit:email")
+
+
+def test_household_twins_and_namesakes_stay_apart():
+    # A model scores these high (shared surname, address, birth date); the constraints refuse them.
+    given = {"h1": "mary", "h2": "robert", "t1": "thomas", "t2": "michael", "n1": "john", "n2": "john"}
+    dob = {"h1": {"dob": "1961-03-04"}, "h2": {"dob": "1959-11-30"}, "t1": {"dob": "1990-07-01"},
+           "t2": {"dob": "1990-07-01"}, "n1": {"dob": "1975-02-02"}, "n2": {"dob": "1988-09-09"}}
+    rows = [("h1", "h2", 0.97), ("t1", "t2", 0.998), ("n1", "n2", 0.96), ("h1", "h2", None, "rule:phone")]
+    result = cluster_edges(given, edges(*rows), given_names=given, unique_values=dob)
+    assert groups(result) == [["h1"], ["h2"], ["n1"], ["n2"], ["t1"], ["t2"]]
+    assert status(result)[("t1", "t2")] == ("rejected", "cannot_link:given_name")
+    assert status(result)[("n1", "n2")] == ("rejected", "cannot_link:dob")
+
+
+def test_nicknames_in_one_name_group_do_not_conflict():
+    given = {"a": "robert", "b": "robert", "c": "jon", "d": "john"}
+    result = cluster_edges("abcd", edges(("a", "b", 0.99), ("c", "d", 0.99)), given_names=given)
+    assert groups(result) == [["a", "b"], ["c", "d"]]
+
+
+def test_cluster_ids_depend_only_on_members():
+    one = cluster_edges("abc", edges(("a", "b", 0.99)))
+    two = cluster_edges("cba", edges(("b", "a", 0.98)))
+    assert one.clusters == two.clusters

@@ -1,0 +1,101 @@
+import csv
+import math
+
+import pytest
+
+from accord.config import ProjectConfig
+from accord.errors import AccordError
+from accord.evaluate import evaluate
+from accord.identity.settings import IdentitySettings, default_model_settings
+from accord.identity.stage import explain, resolve
+from tests.identity.people import insert_records, population
+
+
+# Fewer u-sampling pairs than production: the population is small and the tests run twice.
+SETTINGS = IdentitySettings(model=default_model_settings().model_copy(update={"u_max_pairs": 1e5}))
+
+
+@pytest.fixture
+def resolved(store):
+    records, truth, groups = population()
+    insert_records(store, records)
+    report = resolve(store, ProjectConfig(), "run_1", settings=SETTINGS)
+    return store, report, truth, groups
+
+
+def clusters(store) -> dict[str, str]:
+    return {f"{s}:{k}": c for s, k, c in store.fetchall("SELECT source, record_key, cluster_id FROM identity")}
+
+
+def test_resolve_gives_every_current_record_a_cluster(resolved):
+    store, report, truth, _ = resolved
+    assert set(clusters(store)) == set(truth)
+    assert report.records == len(truth)
+    assert report.clusters == len(set(clusters(store).values()))
+
+
+def test_households_twins_and_namesakes_stay_apart(resolved):
+    store, _, truth, groups = resolved
+    found = clusters(store)
+    cluster_of_person: dict[str, set[str]] = {}
+    for rid, person in truth.items():
+        cluster_of_person.setdefault(person, set()).add(found[rid])
+    for kind, pairs in groups.items():
+        for pair in pairs:
+            a, b = pair.split("+")
+            assert not cluster_of_person[a] & cluster_of_person[b], f"{kind}: {pair} merged"
+
+
+def test_no_true_person_is_merged_with_someone_else(resolved, tmp_path):
+    store, _, truth, _ = resolved
+    path = tmp_path / "truth.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["source", "record_key", "person_id"])
+        for rid, person in truth.items():
+            w.writerow([*rid.split(":", 1), person])
+    result = evaluate(store, path)
+    assert result["over_merged_people"] == 0
+    assert result["pairwise"]["precision"] == 1.0
+    assert result["pairwise"]["recall"] >= 0.98
+    assert result["clusters"]["true"] == 190
+
+
+def test_edges_are_written_with_status_and_rule_or_model(resolved):
+    store, report, _, _ = resolved
+    rows = store.fetchall("SELECT status, COUNT(*) FROM match_edges GROUP BY status ORDER BY status")
+    assert dict(rows) == {k: v for k, v in (("auto", report.auto_edges), ("rejected", report.rejected_edges),
+                                            ("review", report.review_edges)) if v}
+    kinds = {r[0] for r in store.fetchall("SELECT DISTINCT rule_or_model FROM match_edges")}
+    assert kinds == {"rule:email", "rule:phone", "model:v1"}
+    assert store.scalar("SELECT COUNT(*) FROM match_edges WHERE record_a >= record_b") == 0
+
+
+def test_the_trained_model_is_saved_and_reused(resolved):
+    store, report, _, _ = resolved
+    assert (report.model_trained, report.model_version) == (True, 1)
+    again = resolve(store, ProjectConfig(), "run_2", settings=SETTINGS)
+    assert (again.model_trained, again.model_version) == (False, 1)
+    retrained = resolve(store, ProjectConfig(), "run_3", retrain=True, settings=SETTINGS)
+    assert (retrained.model_trained, retrained.model_version) == (True, 2)
+    assert store.fetchall("SELECT version, run_id FROM identity_models ORDER BY version") == [
+        (1, "run_1"), (2, "run_3")]
+    assert store.scalar("SELECT COUNT(DISTINCT run_id) FROM identity") == 1
+
+
+def test_explain_breaks_the_score_into_contributions(resolved):
+    store, _, _, _ = resolved
+    out = explain(store, ProjectConfig(), "crm:p0000-0", "shop:p0000-1")
+    assert out["model_version"] == 1
+    assert [c["comparison"] for c in out["contributions"]] == [
+        "prior", "std_given_name", "std_family_name", "std_email", "std_phone", "std_dob", "std_postcode",
+        "std_street", "std_city"]
+    total = sum(c["match_weight"] for c in out["contributions"])
+    assert math.isclose(total, out["match_weight"], abs_tol=1e-6)
+    assert math.isclose(out["match_probability"], 2 ** total / (1 + 2 ** total), rel_tol=1e-9)
+
+
+def test_explain_names_an_unknown_record(resolved):
+    store, _, _, _ = resolved
+    with pytest.raises(AccordError, match="'crm:nope' is not a current source record"):
+        explain(store, ProjectConfig(), "crm:nope", "crm:p0000-0")
