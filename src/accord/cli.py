@@ -108,7 +108,7 @@ def _print_ingest(reports: list[Any]) -> None:
     out.print(table)
     for r in reports:
         if r.error:
-            console.print(f"[bold red]error:[/] {r.source}: {r.error}", highlight=False)
+            console.print(f"[bold red]error:[/] {r.source}: {r.error}", highlight=False, soft_wrap=True)
         elif r.quarantined:
             console.print(f"{r.source}: {r.quarantined} row(s) quarantined; see 'accord quarantine list --source "
                           f"{r.source}'", highlight=False)
@@ -377,6 +377,15 @@ def demo(directory: Path, people: int, seed: int) -> None:
 
     run_demo(directory, people=people, seed=seed, console=out)
 
+
+def _register_area_commands() -> None:
+    """Verbs that live beside the area they drive."""
+    from accord.api.cli import serve
+
+    main.add_command(serve)
+
+
+_register_area_commands()
 
 if __name__ == "__main__":
     main()

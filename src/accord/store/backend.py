@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse, urlunparse
+from urllib.parse import parse_qs, quote, urlencode, urlparse, urlunparse
 
 import pyarrow as pa
 
@@ -129,6 +129,12 @@ class DuckDBStore(Store):
         try:
             self.conn = duckdb.connect(path)
         except duckdb.Error as exc:
+            if "lock" in str(exc).lower():
+                raise StoreError(
+                    f"cannot open DuckDB store {path}: another process has it open (an 'accord serve' or "
+                    "another 'accord' command). DuckDB allows one writing process; stop the other one, or "
+                    "use a PostgreSQL store for several processes."
+                ) from None
             raise StoreError(f"cannot open DuckDB store {path}: {exc}") from None
         self.conn.execute("SET enable_progress_bar = false")
         self.conn.execute("SET TimeZone = 'UTC'")
@@ -214,7 +220,8 @@ class PostgresStore(Store):
         parsed = urlparse(url)
         query = parse_qs(parsed.query)
         self.schema = query.pop("schema", [None])[0]
-        rest = "&".join(f"{k}={v[0]}" for k, v in query.items())
+        # Re-encoded: parse_qs decoded the values, and libpq options such as "-c key=value" need escaping again.
+        rest = urlencode({k: v[0] for k, v in query.items()}, quote_via=quote)
         conninfo = urlunparse(parsed._replace(scheme="postgresql", query=rest))
         try:
             self.conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=5)

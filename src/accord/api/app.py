@@ -1,0 +1,89 @@
+"""The FastAPI app: ``create_app(cfg)`` wires routers, auth, store access and error handlers."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic.json_schema import models_json_schema
+
+from accord import __version__
+from accord.api.auth import configured_keys, load_keys, sync_keys
+from accord.api.errors import install_error_handlers
+from accord.api.messages import now_utc
+from accord.api.models import MESSAGE_MODELS, Batch
+from accord.api.routers import collect, health
+from accord.api.store_worker import StoreWorker
+from accord.config import ProjectConfig, load_config
+
+log = logging.getLogger("accord.api")
+
+CONFIG_ENV = "ACCORD_CONFIG"
+
+
+def create_app(cfg: ProjectConfig, environ: Mapping[str, str] | None = None, *, sync_api_keys: bool = True
+               ) -> FastAPI:
+    """The API for the project ``cfg``; keys come from ``api.keys`` and ACCORD_*_KEY in ``environ``.
+
+    ``sync_api_keys=False`` only loads the keys already in the store: ``accord serve`` syncs them
+    once before starting several worker processes, so that the workers do not race to.
+    """
+    keys = configured_keys(cfg.api.model_extra, environ)  # a bad api.keys entry fails here, before serving
+    store_url = cfg.store_url()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = StoreWorker(store_url)
+        worker.start()
+        try:
+            app.state.store_worker = worker
+            if sync_api_keys:
+                app.state.api_keys = await worker.call(lambda store: sync_keys(store, keys, now_utc()))
+            else:
+                app.state.api_keys = await worker.call(load_keys)
+            if not app.state.api_keys:
+                log.warning("no API keys: set ACCORD_WRITE_KEY (or api.keys in accord.yaml); "
+                            "until then every /v1 call answers 401")
+            yield
+        finally:
+            worker.stop()
+
+    app = FastAPI(
+        title="Accord API",
+        version=__version__,
+        description="Segment-compatible event collection (profiles, segments and decisions follow). "
+                    "Errors are JSON {code, message}.",
+        lifespan=lifespan,
+    )
+    app.state.store_dialect = "duckdb" if store_url.startswith("duckdb:") else "postgresql"
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(collect.router)
+    _declare_message_schemas(app)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """For uvicorn's worker processes (``--workers N``): the project file is in $ACCORD_CONFIG."""
+    return create_app(load_config(os.environ.get(CONFIG_ENV)), sync_api_keys=False)
+
+
+def _declare_message_schemas(app: FastAPI) -> None:
+    """Collection parses bodies by hand for speed; put their models into the spec's components."""
+    base_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = base_openapi()
+        models = [(m, "validation") for m in (*MESSAGE_MODELS.values(), Batch)]
+        _, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")  # type: ignore[arg-type]
+        spec.setdefault("components", {}).setdefault("schemas", {}).update(defs.get("$defs", {}))
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
