@@ -371,18 +371,36 @@ def run(ctx: click.Context, full: bool, as_json: bool) -> None:
               type=click.Path(file_okay=False, path_type=Path), help="The folder to create the demo in.")
 @click.option("--people", default=2000, show_default=True)
 @click.option("--seed", default=7, show_default=True)
-def demo(directory: Path, people: int, seed: int) -> None:
+@click.option("--serve", is_flag=True, help="Then serve the API on 127.0.0.1:8000 until Ctrl-C.")
+@click.pass_context
+def demo(ctx: click.Context, directory: Path, people: int, seed: int, serve: bool) -> None:
     """Generate sample data in a fresh folder and run the whole pipeline on the embedded store."""
+    import os
+    import secrets
+
     from accord.demo import run_demo
 
     run_demo(directory, people=people, seed=seed, console=out)
+    if not serve:
+        out.print(f"serve it:  accord -c {directory} serve   (API docs at http://127.0.0.1:8000/docs)")
+        return
+    for role in ("ADMIN", "READ", "WRITE"):
+        name = f"ACCORD_{role}_KEY"
+        if not os.environ.get(name):
+            os.environ[name] = secrets.token_urlsafe(24)
+        out.print(f"{name}={os.environ[name]}")
+    ctx.obj["config"] = str(directory)
+    ctx.invoke(main.commands["serve"])
 
 
 def _register_area_commands() -> None:
     """Verbs that live beside the area they drive."""
     from accord.api.cli import serve
+    from accord.profiles.cli import COMMANDS as PROFILE_COMMANDS
 
     main.add_command(serve)
+    for command in PROFILE_COMMANDS:
+        main.add_command(command)
 
 
 _register_area_commands()

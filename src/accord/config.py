@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from accord.errors import ConfigError
 from accord.identity.settings import IdentitySettings
+from accord.profiles.settings import ProfilesSettings
 
 CONFIG_FILE = "accord.yaml"
 
@@ -246,7 +247,7 @@ class ProjectConfig(_Strict):
     store: str = "duckdb:///accord.duckdb"
     sources: list[SourceConfig] = Field(default_factory=list)
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
-    profiles: StageSection = Field(default_factory=StageSection)
+    profiles: ProfilesSettings = Field(default_factory=ProfilesSettings)
     traits: StageSection = Field(default_factory=StageSection)
     segments: StageSection = Field(default_factory=StageSection)
     privacy: StageSection = Field(default_factory=StageSection)
@@ -256,14 +257,16 @@ class ProjectConfig(_Strict):
     base_dir: Path = Field(default=Path("."), exclude=True)
     config_path: Path | None = Field(default=None, exclude=True)
 
-    @model_validator(mode="after")
-    def _unique_source_names(self) -> ProjectConfig:
-        seen: set[str] = set()
-        for s in self.sources:
+    @field_validator("sources")
+    @classmethod
+    def _unique_source_names(cls, sources: list[SourceConfig]) -> list[SourceConfig]:
+        # A field validator, so the error points at the sources list rather than the top of the file.
+        seen: dict[str, int] = {}
+        for i, s in enumerate(sources):
             if s.name in seen:
-                raise ValueError(f"source name {s.name!r} is used twice")
-            seen.add(s.name)
-        return self
+                raise ValueError(f"source name {s.name!r} is used twice (sources[{seen[s.name]}] and sources[{i}])")
+            seen[s.name] = i
+        return sources
 
     def source(self, name: str) -> SourceConfig:
         for s in self.sources:
@@ -289,12 +292,22 @@ class ProjectConfig(_Strict):
 # --- loading with line numbers -------------------------------------------------------------
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, line: int, path: tuple[Any, ...], first_line: int):
+        self.line, self.path, self.first_line = line, path, first_line
+
+
 def _construct(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> Any:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
+        key_lines: dict[Any, int] = {}
         for key_node, value_node in node.value:
             key = _scalar(key_node)
+            if key in out:
+                # PyYAML keeps the last of two equal keys; a whole section would vanish without a word.
+                raise _DuplicateKey(key_node.start_mark.line + 1, path + (key,), key_lines[key])
+            key_lines[key] = key_node.start_mark.line + 1
             out[key] = _construct(value_node, path + (key,), lines)
         return out
     if isinstance(node, yaml.SequenceNode):
@@ -369,7 +382,11 @@ def parse_config(text: str, filename: str = CONFIG_FILE, base_dir: Path | None =
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{filename}:{line}: not valid YAML: {problem}") from None
     lines: dict[tuple[Any, ...], int] = {}
-    data = {} if node is None else _construct(node, (), lines)
+    try:
+        data = {} if node is None else _construct(node, (), lines)
+    except _DuplicateKey as dup:
+        raise ConfigError(f"{filename}:{dup.line}: {_format_loc(dup.path)}: this key is given twice "
+                          f"(first on line {dup.first_line}); keep one") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{filename}:1: expected a mapping of sections (store, sources, ...) at the top")
     try:

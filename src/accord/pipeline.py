@@ -27,6 +27,11 @@ def run_pipeline(cfg: ProjectConfig, *, full: bool = False,
 
             identity = resolve(run.store, cfg, run.run_id)
             stages["identity"] = identity.as_dict()
+
+            from accord.profiles import build_profiles
+
+            profiles = build_profiles(run.store, cfg, None, run.run_id)
+            stages["profiles"] = profiles.as_dict()
         run.report["seconds"] = round(time.perf_counter() - started, 3)
         run_id = run.run_id
     return {

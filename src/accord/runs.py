@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from accord.config import ProjectConfig
-from accord.sources.ingest import new_run_id, utcnow
+from accord.clock import new_run_id, utcnow
 from accord.store import Store, open_store
 
 

@@ -12,11 +12,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
 
+from accord.clock import new_run_id, utcnow
 from accord.config import ProjectConfig, SourceConfig
 from accord.errors import AccordError, SourceError
 from accord.sources.mapping import EVENT_STAGE_COLUMNS, PEOPLE_STAGE_COLUMNS, Mapper
@@ -46,14 +47,6 @@ class SourceReport:
         return asdict(self)
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def new_run_id() -> str:
-    return f"run_{utcnow():%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
-
-
 def ingest(store: Store, cfg: ProjectConfig, names: list[str] | None = None, *, run_id: str | None = None,
            path_override: Path | None = None, allow_empty_snapshot: bool = False,
            progress: ProgressFactory | None = None) -> list[SourceReport]:
@@ -81,6 +74,15 @@ def ingest_source(store: Store, cfg: ProjectConfig, source: SourceConfig, run_id
                   path_override: Path | None = None, allow_empty_snapshot: bool = False,
                   progress: Callable[[int, int], None] | None = None) -> SourceReport:
     result = read_source(cfg, source, path_override, progress)
+    try:
+        return _ingest_read(store, source, result, run_id, path_override=path_override,
+                            allow_empty_snapshot=allow_empty_snapshot)
+    finally:
+        result.close()
+
+
+def _ingest_read(store: Store, source: SourceConfig, result: ReadResult, run_id: str, *,
+                 path_override: Path | None, allow_empty_snapshot: bool) -> SourceReport:
     check_columns(result, source)
     full_snapshot = source.snapshot == "full" and path_override is None
     now = utcnow()
@@ -105,7 +107,6 @@ def ingest_source(store: Store, cfg: ProjectConfig, source: SourceConfig, run_id
                 good, _ = mapper.map(_empty_batch(source))
                 store.create_temp_table("_stage", good)
             rejects.extend(_drop_duplicate_keys(store, result))
-            stored = {r[0] for r in store.fetchall("SELECT record_key FROM _stage")} if rejects else set()
             staged_rows = store.scalar("SELECT count(*) FROM _stage")
             report = SourceReport(source.name, read=staged_rows + len(result.rejects) + len(rejects),
                                   quarantined=len(result.rejects) + len(rejects))
@@ -125,7 +126,7 @@ def ingest_source(store: Store, cfg: ProjectConfig, source: SourceConfig, run_id
                               quarantined_keys)
             else:
                 _merge_events(store, source, staged_rows, result.file, run_id, now, report)
-            _record_quarantine(store, source, result.file, all_rejects, stored, run_id, now, full_snapshot)
+            _record_quarantine(store, source, result.file, all_rejects, run_id, now, full_snapshot)
             store.execute("DROP TABLE _stage")
     finally:
         mapper.close()
@@ -256,7 +257,7 @@ def _hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _record_quarantine(store: Store, source: SourceConfig, file: str, rejects: list[Reject], stored: set[str],
+def _record_quarantine(store: Store, source: SourceConfig, file: str, rejects: list[Reject],
                        run_id: str, now: datetime, full_snapshot: bool) -> None:
     open_rows = {h: qid for qid, h in store.fetchall(
         "SELECT quarantine_id, raw_hash FROM quarantine WHERE source = ? AND resolved_at IS NULL", (source.name,))}
@@ -283,14 +284,13 @@ def _record_quarantine(store: Store, source: SourceConfig, file: str, rejects: l
     store.executemany(
         "INSERT INTO quarantine (quarantine_id, source, file, line, record_key, reason, raw_text, raw_hash, "
         "first_run_id, last_run_id, quarantined_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", new_rows)
-    # Rows quarantined before and stored now are resolved.
-    if stored:
-        keys = store.fetchall(
-            "SELECT quarantine_id, record_key FROM quarantine WHERE source = ? AND resolved_at IS NULL "
-            "AND record_key IS NOT NULL", (source.name,))
-        still_bad = {open_rows[h] for h in seen}
-        fixed = [(now, f"stored by {run_id}", qid) for qid, key in keys if key in stored and qid not in still_bad]
-        store.executemany("UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE quarantine_id = ?", fixed)
+    # Rows quarantined before and stored now (in _stage) are resolved, even when this read has no rejects.
+    stored_now = store.fetchall(
+        "SELECT q.quarantine_id FROM quarantine q WHERE q.source = ? AND q.resolved_at IS NULL "
+        "AND EXISTS (SELECT 1 FROM _stage s WHERE s.record_key = q.record_key)", (source.name,))
+    still_bad = {open_rows[h] for h in seen}
+    fixed = [(now, f"stored by {run_id}", qid) for (qid,) in stored_now if qid not in still_bad]
+    store.executemany("UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE quarantine_id = ?", fixed)
     if full_snapshot:
         gone = [(now, f"not in the full read of {run_id}", qid) for h, qid in open_rows.items() if h not in seen]
         store.executemany(

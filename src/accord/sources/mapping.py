@@ -14,6 +14,9 @@ import pyarrow as pa
 
 from accord.config import EVENT_TYPES, LIST_FIELDS, MAP_FIELDS, FieldSpec, SourceConfig
 
+RESERVED_COLUMNS = ("_line", "_line_end", "_raw")
+"""Columns readers add beside the source's own; every other column, "_id" included, is data."""
+
 MAX_FIELD_CHARS = 1_048_576
 """A value longer than this quarantines its row: it is almost certainly a broken export."""
 
@@ -206,7 +209,7 @@ class Mapper:
         self.stage_columns = PEOPLE_STAGE_COLUMNS if source.kind == "people" else EVENT_STAGE_COLUMNS
 
     def _sql(self, columns: list[str]) -> str:
-        present = [c for c in columns if not c.startswith("_")]
+        present = [c for c in columns if c not in RESERVED_COLUMNS]
         errors = [self.key_error] + self.errors
         if present:
             longest = f"greatest({', '.join(f'coalesce(length({_q(c)}), 0)' for c in present)})"

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from accord.config import ProjectConfig
-from accord.sources.ingest import utcnow
+from accord.clock import utcnow
 from accord.standardize import standardize_records
 from accord.store import Store
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from accord.config import ProjectConfig, SourceConfig
 from accord.errors import AccordError
-from accord.sources.ingest import utcnow
+from accord.clock import utcnow
 from accord.store import Store
 
 _COLUMNS = ("quarantine_id", "source", "file", "line", "record_key", "reason", "raw_text", "first_run_id",

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from accord.config import CsvOptions, ProjectConfig, SourceConfig
 from accord.errors import SourceError
+from accord.sources.mapping import RESERVED_COLUMNS
 
 Progress = Callable[[int, int], None]
 """progress(done, total), in bytes for files and rows for queries."""
@@ -51,6 +52,15 @@ class ReadResult:
     rejects: list[Reject] = field(default_factory=list)
     text_at: Callable[[int, int], str] | None = None
     """The raw text of lines first..last, for rows quarantined after reading."""
+    on_close: Callable[[], None] | None = None
+
+    def close(self) -> None:
+        """Release the file or database connection, also when ``batches`` was never read (a refusal)."""
+        close = getattr(self.batches, "close", None)
+        if close:
+            close()
+        if self.on_close:
+            self.on_close()
 
     def read_all(self) -> pa.Table:
         tables = list(self.batches)
@@ -78,6 +88,12 @@ def read_source(cfg: ProjectConfig, source: SourceConfig, path_override: Path | 
 
 def check_columns(result: ReadResult, source: SourceConfig) -> None:
     """Refuse a mapping that names a column the data lacks, before anything is written."""
+    reserved = sorted(set(RESERVED_COLUMNS) & (set(result.columns) | source.referenced_columns()))
+    if reserved:
+        raise SourceError(
+            f"{result.file}: column name(s) {', '.join(map(repr, reserved))} are reserved by Accord; rename them "
+            f"in the data (or in the query) of source {source.name!r}"
+        )
     if source.format == "jsonl":
         return  # JSON objects may omit keys; a missing key maps to null.
     missing = sorted(source.referenced_columns() - set(result.columns))
@@ -94,7 +110,7 @@ def _line_reader(path: Path, encoding: str) -> Callable[[int, int], str]:
 
     def text_at(first: int, last: int) -> str:
         if encoding == "utf-16":
-            lines = path.read_text(encoding="utf-16", errors="replace").splitlines(keepends=True)
+            lines = _split_lines(path.read_bytes().decode("utf-16", errors="replace"))
             return "".join(lines[first - 1 : last])
         with open(path, "rb") as f:
             if not offsets:
@@ -107,9 +123,24 @@ def _line_reader(path: Path, encoding: str) -> Callable[[int, int], str]:
                 return ""
             f.seek(offsets[first - 1])
             data = f.read(offsets[last] - offsets[first - 1])
-        return data.decode("utf-8" if encoding == "utf-8" else "latin-1", errors="replace").lstrip("\ufeff")
+        if encoding == "utf-8":
+            # Bytes that are not UTF-8 are shown as Latin-1, so the quarantined text keeps what the file holds.
+            text = _SURROGATE.sub(lambda m: chr(ord(m.group()) - 0xDC00), data.decode("utf-8", "surrogateescape"))
+            return text.lstrip("\ufeff")
+        return data.decode("latin-1")
 
     return text_at
+
+
+def _ends_inside_quotes(lines: list[str], dialect: dict[str, object]) -> bool:
+    """True when these lines end inside a quoted field: csv.reader in non-strict mode accepts that at the
+    end of the file, silently swallowing every line after an unclosed quote."""
+    try:
+        for _ in csv.reader(iter(lines), **{**dialect, "strict": True}):  # type: ignore[arg-type]
+            pass
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
 
 
 def _is_empty(path: Path) -> bool:
@@ -138,11 +169,19 @@ def _valid_encoding(path: Path, encoding: str) -> bool:
     return True
 
 
+def _split_lines(text: str) -> list[str]:
+    """Lines ending at "\n" only, like the file reader's (str.splitlines also splits at \r, \f, \u2028...)."""
+    parts = text.split("\n")
+    return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
 def _open_text(path: Path, encoding: str) -> io.TextIOWrapper:
     codec = {"utf-8": "utf-8-sig", "utf-16": "utf-16", "latin-1": "latin-1"}[encoding]
     # Undecodable UTF-8 bytes become lone surrogates; the rows holding them are quarantined.
     errors = "surrogateescape" if encoding == "utf-8" else "strict"
-    return open(path, encoding=codec, errors=errors, newline="")
+    # Lines end at "\n" only (a "\r\n" stays whole), so line numbers are those of the file: a stray "\r"
+    # would otherwise start a new line and shift every line number after it.
+    return open(path, encoding=codec, errors=errors, newline="\n")
 
 
 class _CsvRows:
@@ -167,7 +206,8 @@ class _CsvRows:
             row = next(self.reader)
         except csv.Error as exc:
             end = self.lineno()
-            self.error = f"cannot parse CSV: {exc}"
+            self.error = ("a carriage return (\\r) inside an unquoted value; quote the value or remove the character"
+                          if "new-line character seen in unquoted field" in str(exc) else f"cannot parse CSV: {exc}")
             self._restart(end)
             return None, start, end
         return row, start, self.lineno()
@@ -180,7 +220,7 @@ class _CsvRows:
     def reread_after(self, first: int, last: int) -> None:
         """The row that began on line ``first`` swallowed lines up to ``last``: read first+1..last again."""
         text = self.text_at(first + 1, last)
-        lines = text.splitlines(keepends=True)
+        lines = _split_lines(text)
         self._restart(last, lines)
 
 
@@ -238,6 +278,7 @@ def read_csv(path: Path, opts: CsvOptions, progress: Progress | None = None,
     key_index = [header.index(k) for k in key_columns or [] if k in header]
     if len(key_index) != len(key_columns or []):
         key_index = []
+    result.on_close = f.close
     result.batches = _csv_batches(path, f, rows, header, opts, result.rejects, total, check_bytes, progress,
                                   key_index)
     return result
@@ -277,18 +318,23 @@ def _csv_batches(path: Path, f: io.TextIOWrapper, reader: _CsvRows, header: list
                 continue
             if not row:
                 continue  # a blank line
+            unclosed = end > start and _ends_inside_quotes(
+                _split_lines(reader.text_at(start, end)), reader.dialect)
+            if end > start and (unclosed or len(row) != expected):
+                where = "the end of the file" if unclosed else f"line {end} ({len(row)} fields, expected {expected})"
+                first_line = reader.text_at(start, start)
+                rejects.append(Reject(
+                    start,
+                    f"unbalanced quote: a quoted field opened on line {start} does not close before {where}; "
+                    "the following lines were read again",
+                    first_line,
+                    key_of(next(csv.reader([first_line], **reader.dialect), [])),  # type: ignore[arg-type]
+                ))
+                reader.reread_after(start, end)
+                continue
             if len(row) != expected:
-                if end > start:
-                    rejects.append(Reject(
-                        start,
-                        f"unbalanced quote: a quoted field opened on line {start} does not close before line "
-                        f"{end} ({len(row)} fields, expected {expected}); the following lines were read again",
-                        reader.text_at(start, start),
-                    ))
-                    reader.reread_after(start, end)
-                else:
-                    rejects.append(Reject(start, f"{len(row)} fields, expected {expected}",
-                                          reader.text_at(start, start), key_of(row)))
+                rejects.append(Reject(start, f"{len(row)} fields, expected {expected}",
+                                      reader.text_at(start, start), key_of(row)))
                 continue
             if check_bytes and any(_SURROGATE.search(x) for x in row):
                 text = reader.text_at(start, end)
@@ -522,7 +568,7 @@ def read_parquet(path: Path, progress: Progress | None = None) -> ReadResult:
                 progress(done, total)
             yield pa.table(data)
 
-    return ReadResult(str(path), columns, batches(), [], None)
+    return ReadResult(str(path), columns, batches(), [], None, pf.close)
 
 
 def read_sql(source: SourceConfig, progress: Progress | None = None) -> ReadResult:
@@ -546,12 +592,22 @@ def read_sql(source: SourceConfig, progress: Progress | None = None) -> ReadResu
         orig = getattr(exc, "orig", None)
         return SourceError(f"{label}: the query failed: {str(orig or exc).strip()}")
 
+    engine = conn = None
+
+    def close() -> None:
+        # An open connection holds the query's locks in the source database until it is closed.
+        if conn is not None:
+            conn.close()
+        if engine is not None:
+            engine.dispose()
+
     try:
         engine = sa.create_engine(url, connect_args={"connect_timeout": 5} if "psycopg" in url else {})
         conn = engine.connect()
         result = conn.execution_options(stream_results=True).execute(sa.text(source.sql.query))
         columns = list(result.keys())
     except (sa.exc.SQLAlchemyError, ModuleNotFoundError) as exc:
+        close()
         raise fail(exc) from None
 
     def batches() -> Iterator[pa.Table]:
@@ -572,7 +628,6 @@ def read_sql(source: SourceConfig, progress: Progress | None = None) -> ReadResu
                     progress(done, done)
                 yield pa.table(data)
         finally:
-            conn.close()
-            engine.dispose()
+            close()
 
-    return ReadResult(f"{source.name} (sql query)", columns, batches(), [], None)
+    return ReadResult(f"{source.name} (sql query)", columns, batches(), [], None, close)

@@ -64,7 +64,13 @@ def migrate(store: Store) -> list[Migration]:
             continue
         with store.transaction():
             for statement in _statements(store.type_sql(migration.sql)):
-                store.execute(statement)
+                try:
+                    store.execute(statement)
+                except Exception as exc:  # the transaction rolls the migration back as a whole
+                    raise StoreError(
+                        f"migration {migration.version:04d}_{migration.name} failed, nothing of it was applied: "
+                        f"{str(exc).strip()}"
+                    ) from exc
             store.execute(
                 "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)",
                 (migration.version, migration.name, migration.checksum, datetime.now(timezone.utc).replace(tzinfo=None)),

@@ -1,0 +1,101 @@
+"""Small SQL helpers shared by the profiles modules.
+
+The one dialect difference (expanding a JSON list) is kept here until the store backend
+offers it; everything else is SQL that DuckDB and PostgreSQL share.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from accord.errors import AccordError
+from accord.store.backend import Store
+
+
+def temp_as(store: Store, name: str, select_sql: str) -> None:
+    """(Re)create a session temp table from a query (no parameters: PostgreSQL cannot bind them here)."""
+    store.execute(f"DROP TABLE IF EXISTS {name}")
+    store.execute(f"CREATE TEMP TABLE {name} AS {select_sql}")
+
+
+def drop_temp(store: Store, *names: str) -> None:
+    for name in names:
+        store.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def reserve(store: Store, counter: str, n: int) -> int:
+    """Reserve ``n`` values of a monotonic counter; return the first. The UPDATE locks the row on PostgreSQL."""
+    store.execute("UPDATE profile_counters SET last_value = last_value + ? WHERE name = ?", (n, counter))
+    last = store.scalar("SELECT last_value FROM profile_counters WHERE name = ?", (counter,))
+    return int(last) - n + 1
+
+
+def json_list_distinct(store: Store, column: str, normalise: str) -> str:
+    """A set-returning select-list expression: the distinct normalised text elements of a JSON list column.
+
+    ``normalise`` is an expression of ``x``, e.g. ``LOWER(TRIM(x))``."""
+    if store.dialect == "duckdb":
+        return f"unnest(list_distinct(list_transform(from_json({column}, '[\"VARCHAR\"]'), lambda x: {normalise})))"
+    return (f"unnest(ARRAY(SELECT DISTINCT {normalise} FROM jsonb_array_elements_text(CASE WHEN "
+            f"jsonb_typeof({column}) = 'array' THEN {column} ELSE '[]'::jsonb END) AS t(x)))")
+
+
+def first_by(store: Store, expr: str, order: list[tuple[str, str]]) -> str:
+    """Aggregate: ``expr`` of the first row in ``order``, a list of (column, 'asc'|'desc'); columns must be
+    non-null, 'desc' ones integers or timestamps. Much faster than a window on DuckDB."""
+    if store.dialect == "duckdb":
+        keys = []
+        for column, direction in order:
+            if direction == "desc":
+                keys.append(f"-epoch_us({column})" if column.endswith("_at") else f"-{column}")
+            else:
+                keys.append(column)
+        return f"arg_min({expr}, ({', '.join(keys)}))"
+    terms = ", ".join(f"{c} {d.upper()}" for c, d in order)
+    return f"(array_agg({expr} ORDER BY {terms}))[1]"
+
+
+def latest(store: Store, expr: str) -> str:
+    """Aggregate: ``expr`` of the row with the greatest (observed_at, source, record_key)."""
+    if store.dialect == "duckdb":
+        return f"arg_max({expr}, (observed_at, source, record_key))"
+    return f"(array_agg({expr} ORDER BY observed_at DESC, source DESC, record_key DESC))[1]"
+
+
+def lookup_indexes(store: Store) -> dict[str, str]:
+    """Indexes on the golden tables (name -> table), by customer_id: PostgreSQL only.
+
+    On DuckDB an ART index makes rewriting these tables' rows ~15x slower at commit (measured:
+    800k rows, 6 s vs 0.2 s), while zone maps already serve lookups by customer in milliseconds.
+    Migrations cannot yet say "PostgreSQL only", so the stage creates them."""
+    if store.dialect != "postgresql":
+        return {}
+    return {"golden_values_customer": "golden_values", "golden_multi_customer": "golden_multi"}
+
+
+def rid(source: str, record_key: str) -> str:
+    """A record's name across Accord: ``source:record_key``."""
+    return f"{source}:{record_key}"
+
+
+def split_rid(value: str) -> tuple[str, str]:
+    source, sep, key = str(value).partition(":")
+    if not sep or not source or not key:
+        raise AccordError(f"record {value!r}: expected SOURCE:RECORD_KEY")
+    return source, key
+
+
+def to_frame(data: pa.Table | pd.DataFrame | None) -> pd.DataFrame | None:
+    if data is None:
+        return None
+    return data.to_pandas() if isinstance(data, pa.Table) else data
+
+
+def str_array(values: Sequence[Any]) -> pa.Array:
+    return pa.array([None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values],
+                    pa.string())

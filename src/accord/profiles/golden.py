@@ -1,0 +1,257 @@
+"""Golden records: one surviving value per attribute, every value with its lineage.
+
+Survivorship is set-based SQL (window functions DuckDB and PostgreSQL share). For each customer
+and single-valued attribute, the candidate values (trimmed, grouped case-insensitively) are ranked
+by the attribute's rules, in order, each breaking the previous one's ties:
+
+* ``source_priority``: the best (lowest) ``priority`` of the sources holding the value;
+* ``most_recent``: the latest ``source_updated_at`` (else ``valid_from``) of a record holding it;
+* ``most_frequent``: how many records hold it;
+* ``most_complete``: the longest value;
+* ``non_empty``: any value (the deterministic tie-break below picks it).
+
+Remaining ties go to the smallest value (case-insensitive), so results never depend on row order.
+``rule`` in the lineage names the rule that decided (``only_value`` when the records agree,
+``tie_break`` when no rule could). The lineage record is the one holding the winning value that
+ranks first by the same rules (then by source and record key); for ``email``, ``phone`` and
+``address``, which are ranked from the groups of ``emails``, ``phones`` and ``addresses``, it is the
+latest record holding the value.
+
+Multi-valued attributes (emails, phones, addresses) keep every value with first and last seen,
+the sources and how many records hold it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from accord.profiles._sql import (
+    drop_temp,
+    first_by,
+    json_list_distinct,
+    latest,
+    lookup_indexes,
+    temp_as,
+)
+from accord.profiles.settings import ADDRESS_PARTS, SINGLE_ATTRIBUTES, ProfilesSettings
+from accord.store.backend import Store
+
+_TEMPS = ("_pc_scope", "_pc_sources", "_pc_base", "_pc_cand", "_pc_multi", "_pc_mgroups")
+MAX_SOURCE_BITS = 62
+DEFAULT_PRIORITY = 100
+
+# Per value group: (expression, direction) ranking values; per record: within a value group.
+_GROUP_KEYS = {
+    "source_priority": ("best_priority", "ASC"),
+    "most_recent": ("last_observed", "DESC NULLS LAST"),
+    "most_frequent": ("freq", "DESC"),
+    "most_complete": ("LENGTH(value)", "DESC"),
+}
+_RECORD_KEYS = {
+    "source_priority": ("priority", "asc"),
+    "most_recent": ("observed_at", "desc"),  # never null: source_updated_at, else valid_from
+}
+
+
+@dataclass
+class GoldenReport:
+    customers: int = 0
+    values: int = 0
+    multi_values: int = 0
+    rules: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def source_priorities(cfg: Any) -> dict[str, int]:
+    """``priority`` of each configured source (lower wins)."""
+    return {s.name: int(s.priority) for s in getattr(cfg, "sources", [])} if cfg is not None else {}
+
+
+def _text(column: str) -> str:
+    return f"NULLIF(TRIM({column}), '')"
+
+
+def build_golden(store: Store, settings: ProfilesSettings | None = None, priorities: Mapping[str, int] | None = None,
+                 customer_ids: Iterable[str] | None = None) -> GoldenReport:
+    """Recompute golden values for every active customer (or only ``customer_ids``), in one transaction."""
+    settings = settings or ProfilesSettings()
+    report = GoldenReport()
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        report.timings[step] = round(now - clock, 3)
+        clock = now
+
+    with store.transaction():
+        scoped = customer_ids is not None
+        if scoped:
+            ids = sorted(set(customer_ids or ()))
+            store.create_temp_table("_pc_scope", pa.table({"customer_id": pa.array(ids, pa.string())}))
+        # Each source: its priority, and a bit for the sources list of multi-valued attributes.
+        names = sorted({r[0] for r in store.fetchall("SELECT DISTINCT source FROM record_customer")})
+        prio = dict(priorities or {})
+        store.create_temp_table("_pc_sources", pa.table({
+            "source": pa.array(names, pa.string()),
+            "priority": pa.array([int(prio.get(n, DEFAULT_PRIORITY)) for n in names], pa.int64()),
+            "bit": pa.array([(1 << i) if i < MAX_SOURCE_BITS else 0 for i in range(len(names))], pa.int64())}))
+        scope_join = "JOIN _pc_scope s ON s.customer_id = rc.customer_id" if scoped else ""
+        parts = ", ".join(f"{_text('sr.' + c)} AS {c}" for c in
+                          ("given_name", "family_name", "full_name", "date_of_birth", "company", *ADDRESS_PARTS))
+        # Customers are keyed by their integer seq while computing: grouping on it is much faster than on text.
+        temp_as(store, "_pc_base", f"""
+            SELECT cu.seq AS cseq, rc.customer_id, sr.source, sr.record_key,
+                   COALESCE(p.priority, {DEFAULT_PRIORITY}) AS priority, COALESCE(p.bit, 0) AS bit,
+                   COALESCE(sr.source_updated_at, sr.valid_from) AS observed_at,
+                   COALESCE(sr.source_created_at, sr.first_seen_at) AS first_at,
+                   {parts}, sr.emails, sr.phones
+            FROM record_customer rc
+            JOIN customers cu ON cu.customer_id = rc.customer_id
+            JOIN source_records sr ON sr.source = rc.source AND sr.record_key = rc.record_key
+            {scope_join}
+            LEFT JOIN _pc_sources p ON p.source = sr.source
+            WHERE sr.deleted_at IS NULL""")
+        lap("base")
+        _candidates(store)
+        lap("candidates")
+        if scoped:
+            store.execute("DELETE FROM golden_values WHERE customer_id IN (SELECT customer_id FROM _pc_scope)")
+            store.execute("DELETE FROM golden_multi WHERE customer_id IN (SELECT customer_id FROM _pc_scope)")
+        else:
+            # A full rebuild rewrites every row: building the lookup indexes again at the end is faster
+            # than maintaining them row by row.
+            for index in lookup_indexes(store):
+                store.execute(f"DROP INDEX IF EXISTS {index}")
+            store.execute("DELETE FROM golden_values")
+            store.execute("DELETE FROM golden_multi")
+        lap("clear")
+        _multi(store, names)
+        lap("multi")
+        _survive(store, settings)
+        lap("single")
+        for index, table in lookup_indexes(store).items():
+            store.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {table} (customer_id)")
+        lap("index")
+        report.customers = int(store.scalar("SELECT COUNT(DISTINCT cseq) FROM _pc_base"))
+        where = "WHERE customer_id IN (SELECT customer_id FROM _pc_scope)" if scoped else ""
+        report.rules = {r: int(n) for r, n in store.fetchall(
+            f"SELECT rule, COUNT(*) FROM golden_values {where} GROUP BY rule ORDER BY rule")}
+        report.values = sum(report.rules.values())
+        report.multi_values = int(store.scalar(f"SELECT COUNT(*) FROM golden_multi {where}"))
+        drop_temp(store, *_TEMPS)
+        lap("finish")
+    return report
+
+
+# Single-valued attributes ranked from the groups of a multi-valued one (already aggregated there).
+_FROM_MULTI = {"email": "emails", "phone": "phones", "address": "addresses"}
+
+
+def _candidates(store: Store) -> None:
+    """_pc_multi: every distinct email, phone and address of every record; _pc_cand: the other candidates."""
+    address = ("NULLIF(concat_ws(', ', " + ", ".join(ADDRESS_PARTS) + "), '')")
+    common = "cseq, customer_id, source, record_key, priority, bit, observed_at, first_at"
+    emails = json_list_distinct(store, "emails", "LOWER(TRIM(x))")
+    phones = json_list_distinct(store, "phones", "regexp_replace(x, '[^0-9+]', '', 'g')")
+    temp_as(store, "_pc_multi", f"""
+        SELECT {common}, attribute, value, LOWER(value) AS value_key FROM (
+            SELECT {common}, 'emails' AS attribute, {emails} AS value FROM _pc_base
+            UNION ALL
+            SELECT {common}, 'phones' AS attribute, {phones} AS value FROM _pc_base
+            UNION ALL
+            SELECT {common}, 'addresses' AS attribute, {address} AS value FROM _pc_base
+        ) m WHERE value IS NOT NULL AND value <> ''""")
+    singles = [a for a in SINGLE_ATTRIBUTES if a not in _FROM_MULTI]
+    selects = [f"SELECT cseq, customer_id, source, record_key, priority, observed_at, '{a}' AS attribute, "
+               f"{a} AS value, LOWER({a}) AS value_key FROM _pc_base WHERE {a} IS NOT NULL" for a in singles]
+    temp_as(store, "_pc_cand", " UNION ALL ".join(selects))
+
+
+def _groups_sql(store: Store, attributes: list[str], rules: tuple[str, ...]) -> str:
+    """Candidate value groups: one row per (customer, attribute, value) with the rule keys and the
+    record that ranks first within the group."""
+    multi = [a for a in attributes if a in _FROM_MULTI]
+    if multi:
+        case = " ".join(f"WHEN '{_FROM_MULTI[a]}' THEN '{a}'" for a in multi)
+        names = ", ".join(f"'{_FROM_MULTI[a]}'" for a in multi)
+        return (f"SELECT cseq, customer_id, CASE attribute {case} END AS attribute, value_key, value, source, "
+                f"record_key, last_seen AS observed_at, records AS freq, best_priority, last_seen AS last_observed "
+                f"FROM _pc_mgroups WHERE attribute IN ({names})")
+    record_order = [_RECORD_KEYS[r] for r in rules if r in _RECORD_KEYS] + [("source", "asc"), ("record_key", "asc")]
+    rep = {c: first_by(store, c, record_order) for c in ("value", "source", "record_key", "observed_at")}
+    names = ", ".join(f"'{a}'" for a in attributes)
+    return f"""
+        SELECT cseq, MIN(customer_id) AS customer_id, attribute, value_key, {rep["value"]} AS value,
+               {rep["source"]} AS source, {rep["record_key"]} AS record_key, {rep["observed_at"]} AS observed_at,
+               COUNT(*) AS freq, MIN(priority) AS best_priority, MAX(observed_at) AS last_observed
+        FROM _pc_cand WHERE attribute IN ({names}) GROUP BY cseq, attribute, value_key"""
+
+
+def _survive(store: Store, settings: ProfilesSettings) -> None:
+    by_rules: dict[tuple[tuple[str, ...], bool], list[str]] = {}
+    for attribute in SINGLE_ATTRIBUTES:
+        rules = settings.rules_for(attribute)
+        if "non_empty" in rules:  # rules after it can never decide
+            rules = rules[: rules.index("non_empty") + 1]
+        by_rules.setdefault((tuple(rules), attribute in _FROM_MULTI), []).append(attribute)
+    for (rules, _), attributes in by_rules.items():
+        ranked = [r for r in rules if r in _GROUP_KEYS]
+        group_order = ", ".join([f"{_GROUP_KEYS[r][0]} {_GROUP_KEYS[r][1]}" for r in ranked] + ["value_key"])
+        leads = "".join(f", LEAD({_GROUP_KEYS[r][0]}) OVER w AS next_{i}" for i, r in enumerate(ranked))
+        decided = " ".join(f"WHEN {_GROUP_KEYS[r][0]} IS DISTINCT FROM next_{i} THEN '{r}'"
+                           for i, r in enumerate(ranked))
+        fallback = "non_empty" if "non_empty" in rules else "tie_break"
+        store.execute(f"""
+            INSERT INTO golden_values (customer_id, attribute, value, source, record_key, observed_at, rule)
+            WITH recs AS ({_groups_sql(store, attributes, rules)}),
+            ranked AS (
+                SELECT recs.*, ROW_NUMBER() OVER w AS rn, COUNT(*) OVER (PARTITION BY cseq, attribute) AS n_values
+                       {leads}
+                FROM recs
+                WINDOW w AS (PARTITION BY cseq, attribute ORDER BY {group_order}))
+            SELECT customer_id, attribute, value, source, record_key, observed_at,
+                   CASE WHEN n_values = 1 THEN 'only_value' {decided} ELSE '{fallback}' END
+            FROM ranked WHERE rn = 1""")
+    # The address survives as a unit: its parts come from the record whose address won.
+    parts = " UNION ALL ".join(
+        f"SELECT g.customer_id, '{p}' AS attribute, b.{p} AS value, g.source, g.record_key, g.observed_at, g.rule "
+        f"FROM golden_values g JOIN _pc_base b ON b.customer_id = g.customer_id AND b.source = g.source "
+        f"AND b.record_key = g.record_key WHERE g.attribute = 'address' AND b.{p} IS NOT NULL"
+        for p in ADDRESS_PARTS)
+    store.execute(f"INSERT INTO golden_values (customer_id, attribute, value, source, record_key, observed_at, rule) "
+                  f"{parts}")
+
+
+def _multi(store: Store, sources: list[str]) -> None:
+    """_pc_mgroups: every value of every multi-valued attribute per customer; written to golden_multi.
+
+    Lineage names the latest record holding the value (its spelling is the value shown)."""
+    if len(sources) <= MAX_SOURCE_BITS:
+        # Sources as a bit set while aggregating (integers are cheap), spelled out once per value.
+        listed = ", ".join(f"""CASE WHEN (bits & {1 << i}) <> 0 THEN '"{name.replace("'", "''")}"' END"""
+                           for i, name in enumerate(sources))
+        sources_agg, sources_json = "BIT_OR(bit) AS bits", f"'[' || concat_ws(',', {listed}) || ']'"
+    else:
+        sources_agg = """'["' || string_agg(DISTINCT source, '","' ORDER BY source) || '"]' AS src"""
+        sources_json = "src"
+    temp_as(store, "_pc_mgroups", f"""
+        SELECT cseq, MIN(customer_id) AS customer_id, attribute, value_key, {latest(store, "value")} AS value,
+               MIN(first_at) AS first_seen, MAX(observed_at) AS last_seen, COUNT(*) AS records,
+               MIN(priority) AS best_priority, {sources_agg},
+               {latest(store, "source")} AS source, {latest(store, "record_key")} AS record_key
+        FROM _pc_multi GROUP BY cseq, attribute, value_key""")
+    store.execute(store.type_sql(f"""
+        INSERT INTO golden_multi (customer_id, attribute, value, first_seen, last_seen, sources, records,
+                                  source, record_key, rule)
+        SELECT customer_id, attribute, value, first_seen, last_seen, CAST({sources_json} AS ${{JSON}}), records,
+               source, record_key, 'all_values'
+        FROM _pc_mgroups"""))
