@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test services bench bench-ingest bench-synth clean
+.PHONY: setup demo test services bench bench-ingest bench-synth bench-identity bench-profiles bench-api clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,13 +26,22 @@ demo: setup
 test: setup services
 	$(BIN)/pytest -q
 
-bench: bench-ingest bench-synth
+bench: bench-ingest bench-synth bench-identity bench-profiles bench-api
 
 bench-ingest: setup
 	$(BIN)/python bench/bench_ingest.py
 
 bench-synth: setup
 	$(BIN)/python bench/bench_synth.py
+
+bench-identity: setup
+	$(BIN)/python bench/bench_identity.py
+
+bench-profiles: setup
+	$(BIN)/python bench/bench_profiles.py
+
+bench-api: setup services
+	$(BIN)/python bench/bench_api.py
 
 clean:
 	rm -rf $(VENV) accord-demo .pytest_cache bench/out

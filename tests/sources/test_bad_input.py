@@ -248,7 +248,8 @@ def test_a_crash_mid_ingest_leaves_the_store_unchanged(seeded, project, dump, mo
     real_execute = seeded.execute
 
     def execute(sql, params=()):
-        if sql.startswith("UPDATE source_records SET"):
+        # After the old version went to history and was deleted, before the new one is written.
+        if sql.startswith("INSERT INTO source_records ("):
             raise RuntimeError("disk on fire")
         return real_execute(sql, params)
 

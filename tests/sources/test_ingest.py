@@ -569,3 +569,26 @@ def test_a_bad_row_gone_from_a_full_snapshot_is_resolved(store, project):
 
     assert store.fetchall("SELECT resolved_at IS NOT NULL, resolution FROM quarantine") == [
         (True, "not in the full read of run_2")]
+
+
+def test_a_changed_mapping_maps_every_row_again(store, project, records):
+    project.file("crm.csv", PEOPLE_CSV)
+    ingest_one(store, project.config(crm()), run_id="run_1")
+    fields = {**PEOPLE_FIELDS, "family_name": {"column": "last", "transforms": ["upper"]}}
+
+    report = ingest_one(store, project.config(crm(fields=fields)), run_id="run_2")
+
+    assert (report.new, report.updated, report.unchanged) == (0, 2, 0)
+    assert records(store, "crm", "family_name") == {"1": {"family_name": "LEE"}, "2": {"family_name": "SMITH"}}
+
+
+def test_unchanged_rows_are_counted_once_with_a_duplicate_key_after_them(store, project, records):
+    project.file("crm.csv", PEOPLE_CSV)
+    cfg = project.config(crm())
+    ingest_one(store, cfg)
+    project.file("crm.csv", PEOPLE_CSV + "1,Ann,Other,ann@example.com\n")
+
+    report = ingest_one(store, cfg)
+
+    assert counts(report) == {"read": 3, "new": 0, "updated": 0, "unchanged": 2, "deleted": 0, "quarantined": 1}
+    assert records(store, "crm", "family_name") == {"1": {"family_name": "Lee"}, "2": {"family_name": "Smith"}}

@@ -20,7 +20,7 @@ import pyarrow as pa
 from accord.clock import new_run_id, utcnow
 from accord.config import ProjectConfig, SourceConfig
 from accord.errors import AccordError, SourceError
-from accord.sources.mapping import EVENT_STAGE_COLUMNS, PEOPLE_STAGE_COLUMNS, Mapper
+from accord.sources.mapping import EVENT_STAGE_COLUMNS, PEOPLE_STAGE_COLUMNS, Mapper, _lit
 from accord.sources.readers import ReadResult, Reject, check_columns, read_source
 from accord.store.backend import Store
 
@@ -89,12 +89,23 @@ def _ingest_read(store: Store, source: SourceConfig, result: ReadResult, run_id:
     in_store = store.dialect == "duckdb"
     mapper = Mapper(source, conn=getattr(store, "conn", None) if in_store else None)
     rejects: list[Reject] = []
+    name = _lit(source.name)
+    if source.kind == "people":
+        known = (f"SELECT record_key, row_hash FROM source_records WHERE source = {name} "
+                 "AND deleted_at IS NULL")
+    else:
+        known = (f"SELECT substr(event_id, {len(source.name) + 2}) AS record_key, row_hash FROM events "
+                 f"WHERE source = {name}")
     try:
         with store.transaction():
+            # Keys of rows the store already holds unchanged; the DuckDB path does not map them again.
+            store.create_temp_table("_seen", pa.table({"record_key": pa.array([], pa.string()),
+                                                       "_line": pa.array([], pa.int64()),
+                                                       "_line_end": pa.array([], pa.int64())}))
             staged = False
             for batch in result.batches:
                 if in_store:
-                    bad = mapper.map_into_stage(batch, first=not staged)
+                    bad = mapper.map_into_stage(batch, first=not staged, known=known)
                 else:
                     good, bad = mapper.map(batch)
                     if staged:
@@ -107,7 +118,8 @@ def _ingest_read(store: Store, source: SourceConfig, result: ReadResult, run_id:
                 good, _ = mapper.map(_empty_batch(source))
                 store.create_temp_table("_stage", good)
             rejects.extend(_drop_duplicate_keys(store, result))
-            staged_rows = store.scalar("SELECT count(*) FROM _stage")
+            seen_rows = store.scalar("SELECT count(*) FROM _seen")
+            staged_rows = store.scalar("SELECT count(*) FROM _stage") + seen_rows
             report = SourceReport(source.name, read=staged_rows + len(result.rejects) + len(rejects),
                                   quarantined=len(result.rejects) + len(rejects))
             all_rejects = result.rejects + rejects
@@ -122,12 +134,13 @@ def _ingest_read(store: Store, source: SourceConfig, result: ReadResult, run_id:
                             "--allow-empty-snapshot."
                         )
                 quarantined_keys = {r.record_key for r in all_rejects if r.record_key}
-                _merge_people(store, source, staged_rows, result.file, run_id, now, full_snapshot, report,
-                              quarantined_keys)
+                _merge_people(store, source, result.file, run_id, now, full_snapshot, report, quarantined_keys)
             else:
-                _merge_events(store, source, staged_rows, result.file, run_id, now, report)
+                _merge_events(store, source, result.file, run_id, now, report)
+            report.unchanged += seen_rows
             _record_quarantine(store, source, result.file, all_rejects, run_id, now, full_snapshot)
             store.execute("DROP TABLE _stage")
+            store.execute("DROP TABLE _seen")
     finally:
         mapper.close()
     return report
@@ -146,18 +159,21 @@ def _drop_duplicate_keys(store: Store, result: ReadResult) -> list[Reject]:
     dups = store.fetchall(
         "SELECT record_key, _line, _line_end, first_line FROM (SELECT record_key, _line, _line_end, "
         "row_number() OVER (PARTITION BY record_key ORDER BY _line) AS rn, "
-        "min(_line) OVER (PARTITION BY record_key) AS first_line FROM _stage) d WHERE rn > 1 ORDER BY _line")
+        "min(_line) OVER (PARTITION BY record_key) AS first_line FROM "
+        "(SELECT record_key, _line, _line_end FROM _stage UNION ALL SELECT record_key, _line, _line_end FROM _seen) u"
+        ") d WHERE rn > 1 ORDER BY _line")
     if not dups:
         return []
     rejects = []
     for key, line, end, first in dups:
-        text = result.text_at(line, end) if result.text_at else store.scalar(
-            "SELECT raw FROM _stage WHERE record_key = ? AND _line = ?", (key, line))
+        text = result.text_at(line, end) if result.text_at else (store.scalar(
+            "SELECT raw FROM _stage WHERE record_key = ? AND _line = ?", (key, line)) or "")
         rejects.append(Reject(line, f"duplicate primary key {key} (first at line {first})", text, key))
     store.create_temp_table("_dups", pa.table({"record_key": pa.array([d[0] for d in dups], pa.string()),
                                                "line": pa.array([d[1] for d in dups], pa.int64())}))
-    store.execute("DELETE FROM _stage WHERE EXISTS (SELECT 1 FROM _dups d "
-                  "WHERE d.record_key = _stage.record_key AND d.line = _stage._line)")
+    for table in ("_stage", "_seen"):
+        store.execute(f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM _dups d "
+                      f"WHERE d.record_key = {table}.record_key AND d.line = {table}._line)")
     store.execute("DROP TABLE _dups")
     return rejects
 
@@ -174,56 +190,56 @@ def _cast(store: Store, col: str, expr: str) -> str:
     return store.type_sql(f"CAST({expr} AS ${{JSON}})") if col in JSON_COLUMNS else expr
 
 
-def _merge_people(store: Store, source: SourceConfig, staged: int, file: str, run_id: str, now: datetime,
+def _merge_people(store: Store, source: SourceConfig, file: str, run_id: str, now: datetime,
                   full_snapshot: bool, report: SourceReport, quarantined_keys: set[str]) -> None:
     value_cols = PEOPLE_STAGE_COLUMNS
     name = source.name
-    changed = ("(c.row_hash <> s.row_hash OR c.deleted_at IS NOT NULL)")
-    report.updated = store.scalar(
-        f"SELECT count(*) FROM source_records c JOIN _stage s ON c.record_key = s.record_key "
-        f"WHERE c.source = ? AND {changed}", (name,))
-    report.unchanged = store.scalar(
-        "SELECT count(*) FROM source_records c JOIN _stage s ON c.record_key = s.record_key "
-        "WHERE c.source = ? AND c.row_hash = s.row_hash AND c.deleted_at IS NULL", (name,))
-    report.new = staged - report.updated - report.unchanged
+    # Classify staged rows once, by key only, so the wide rows are joined just for what changed.
+    store.execute(
+        "CREATE TEMP TABLE _diff AS SELECT s.record_key, CASE WHEN c.record_key IS NULL THEN 'new' "
+        "WHEN c.row_hash <> s.row_hash OR c.deleted_at IS NOT NULL THEN 'changed' ELSE 'same' END AS change, "
+        "c.first_seen_at FROM _stage s LEFT JOIN "
+        "(SELECT record_key, row_hash, deleted_at, first_seen_at FROM source_records WHERE source = ?) c "
+        "ON c.record_key = s.record_key", (name,))
+    counts = dict(store.fetchall("SELECT change, count(*) FROM _diff GROUP BY change"))
+    report.new, report.updated, report.unchanged = (int(counts.get(k, 0)) for k in ("new", "changed", "same"))
 
     all_cols = ("row_hash", "raw") + value_cols + ("source_file", "source_line", "first_seen_at",
                                                    "valid_from", "deleted_at", "run_id")
     cols = ", ".join(all_cols)
+    changed_keys = "(SELECT record_key FROM _diff WHERE change = 'changed')"
     if report.updated:
         store.execute(
             f"INSERT INTO source_records_history (source, record_key, {cols}, valid_to) "
             f"SELECT c.source, c.record_key, {', '.join('c.' + x for x in all_cols)}, ? "
-            f"FROM source_records c JOIN _stage s ON c.record_key = s.record_key WHERE c.source = ? AND {changed}",
+            f"FROM source_records c WHERE c.source = ? AND c.record_key IN {changed_keys}",
             (now, name))
-        sets = ", ".join(f"{c} = {_cast(store, c, 's.' + c)}" for c in ("row_hash", "raw") + value_cols)
-        store.execute(
-            f"UPDATE source_records SET {sets}, source_file = ?, source_line = s._line, valid_from = ?, "
-            f"deleted_at = NULL, run_id = ? FROM _stage s "
-            f"WHERE source_records.source = ? AND source_records.record_key = s.record_key "
-            f"AND (source_records.row_hash <> s.row_hash OR source_records.deleted_at IS NOT NULL)",
-            (file, now, run_id, name))
-    if report.new:
+        # Delete and insert again rather than UPDATE: an update of many wide rows keeps every old value in
+        # memory until commit; the old version is already safe in the history table.
+        store.execute(f"DELETE FROM source_records WHERE source = ? AND record_key IN {changed_keys}", (name,))
+    if report.new or report.updated:
         inserted = ", ".join(_cast(store, c, "s." + c) for c in ("row_hash", "raw") + value_cols)
         store.execute(
             f"INSERT INTO source_records (source, record_key, {cols}) "
-            f"SELECT ?, s.record_key, {inserted}, ?, s._line, ?, ?, NULL, ? FROM _stage s "
-            f"WHERE NOT EXISTS (SELECT 1 FROM source_records c WHERE c.source = ? AND c.record_key = s.record_key)",
-            (name, file, now, now, run_id, name))
+            f"SELECT ?, s.record_key, {inserted}, ?, s._line, coalesce(d.first_seen_at, ?), ?, NULL, ? "
+            f"FROM _stage s JOIN _diff d ON d.record_key = s.record_key WHERE d.change <> 'same'",
+            (name, file, now, now, run_id))
     if full_snapshot:
         # A row still in the file but quarantined this time is not deleted: its last good version stays.
         store.create_temp_table("_quarantined_keys",
                                 pa.table({"record_key": pa.array(sorted(quarantined_keys), pa.string())}))
         missing = ("source = ? AND deleted_at IS NULL AND NOT EXISTS "
                    "(SELECT 1 FROM _stage s WHERE s.record_key = source_records.record_key) AND NOT EXISTS "
+                   "(SELECT 1 FROM _seen s WHERE s.record_key = source_records.record_key) AND NOT EXISTS "
                    "(SELECT 1 FROM _quarantined_keys q WHERE q.record_key = source_records.record_key)")
         report.deleted = store.scalar(f"SELECT count(*) FROM source_records WHERE {missing}", (name,))
         if report.deleted:
             store.execute(f"UPDATE source_records SET deleted_at = ?, run_id = ? WHERE {missing}", (now, run_id, name))
         store.execute("DROP TABLE _quarantined_keys")
+    store.execute("DROP TABLE _diff")
 
 
-def _merge_events(store: Store, source: SourceConfig, staged: int, file: str, run_id: str, now: datetime,
+def _merge_events(store: Store, source: SourceConfig, file: str, run_id: str, now: datetime,
                   report: SourceReport) -> None:
     value_cols = EVENT_STAGE_COLUMNS
     prefix = source.name + ":"
@@ -234,7 +250,7 @@ def _merge_events(store: Store, source: SourceConfig, staged: int, file: str, ru
     report.unchanged = store.scalar(
         f"SELECT count(*) FROM events e JOIN _stage s ON e.event_id = {key} WHERE e.row_hash = s.row_hash",
         (prefix,))
-    report.new = staged - report.updated - report.unchanged
+    report.new = store.scalar("SELECT count(*) FROM _stage") - report.updated - report.unchanged
     props = _cast(store, "properties", "s.raw")
     if report.updated:
         sets = ", ".join(f"{c} = s.{c}" for c in value_cols)

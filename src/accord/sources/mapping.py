@@ -7,6 +7,8 @@ stored, or null. Values from config reach SQL only as escaped literals; data nev
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 import duckdb
@@ -207,19 +209,17 @@ class Mapper:
         self.key_error = f"CASE WHEN {key_missing} THEN 'primary key ({', '.join(pk)}) is empty' END"
         self.referenced = sorted(source.referenced_columns())
         self.stage_columns = PEOPLE_STAGE_COLUMNS if source.kind == "people" else EVENT_STAGE_COLUMNS
+        mapping = source.model_dump(mode="json", include={"kind", "primary_key", "fields", "events"})
+        self.fingerprint = hashlib.sha256(json.dumps(mapping, sort_keys=True).encode()).hexdigest()[:16]
 
-    def _sql(self, columns: list[str]) -> str:
+    def _sql(self, columns: list[str], where: str = "") -> str:
         present = [c for c in columns if c not in RESERVED_COLUMNS]
         errors = [self.key_error] + self.errors
         if present:
             longest = f"greatest({', '.join(f'coalesce(length({_q(c)}), 0)' for c in present)})"
             errors.insert(0, f"CASE WHEN {longest} > {self.max_field_chars} THEN 'a value is ' || {longest} || "
                              f"' characters long; the limit is {self.max_field_chars}' END")
-        if "_raw" in columns:
-            raw = "_raw"
-        else:
-            raw = "CAST(to_json({" + ", ".join(f"{_lit(c)}: {_q(c)}" for c in present) + "}) AS VARCHAR)"
-        select = [f"{self.record_key} AS record_key", f"{raw} AS raw", "_line", "_line_end"]
+        select = [f"{self.record_key} AS record_key", f"{self._raw_sql(columns)} AS raw", "_line", "_line_end"]
         for name in self.stage_columns:
             origin = STAGE_RENAMES.get(name, name)
             if origin in self.values:
@@ -227,13 +227,38 @@ class Mapper:
             else:
                 select.append(f"CAST(NULL AS {STAGE_TYPES.get(name, 'VARCHAR')}) AS {_q(name)}")
         error_expr = f"nullif(concat_ws('; ', {', '.join(errors)}), '')"
-        return (f"SELECT *, md5(raw) AS row_hash FROM (SELECT {', '.join(select)}, {error_expr} AS _error "
-                f"FROM _accord_batch_in)")
+        return (f"SELECT *, {self._hash('raw')} AS row_hash FROM (SELECT {', '.join(select)}, {error_expr} "
+                f"AS _error FROM _accord_batch_in b {where})")
 
-    def map_into_stage(self, batch: pa.Table, first: bool) -> pa.Table:
+    def _raw_sql(self, columns: list[str]) -> str:
+        if "_raw" in columns:
+            return "_raw"
+        present = [c for c in columns if c not in RESERVED_COLUMNS]
+        return "CAST(to_json({" + ", ".join(f"{_lit(c)}: {_q(c)}" for c in present) + "}) AS VARCHAR)"
+
+    def _hash(self, raw: str) -> str:
+        # The mapping takes part in the hash: after a change to accord.yaml every row maps again.
+        return f"md5({raw} || {_lit(self.fingerprint)})"
+
+    def map_into_stage(self, batch: pa.Table, first: bool, known: str) -> pa.Table:
         """Map a batch straight into the ``_stage`` table of this mapper's own connection (a DuckDB store);
-        return the rejected rows."""
-        self._map(batch)
+        return the rejected rows. Rows whose key and hash ``known`` (SQL giving record_key, row_hash of what
+        the store holds) already has are not mapped again: their keys go to ``_seen``."""
+        batch = self._complete(batch)
+        self.conn.register("_accord_batch_in", batch)
+        try:
+            self.conn.execute(
+                f"CREATE OR REPLACE TEMP TABLE _accord_same AS SELECT k.record_key, k._line, k._line_end FROM "
+                f"(SELECT {self.record_key} AS record_key, {self._hash(self._raw_sql(batch.column_names))} "
+                f"AS row_hash, _line, _line_end FROM _accord_batch_in) k "
+                f"JOIN ({known}) c ON c.record_key = k.record_key AND c.row_hash = k.row_hash")
+            self.conn.execute("INSERT INTO _seen SELECT record_key, _line, _line_end FROM _accord_same")
+            where = "WHERE NOT EXISTS (SELECT 1 FROM _accord_same s WHERE s._line = b._line)"
+            self.conn.execute(
+                f"CREATE OR REPLACE TEMP TABLE _accord_mapped AS {self._sql(batch.column_names, where)}")
+        finally:
+            self.conn.unregister("_accord_batch_in")
+        self.conn.execute("DROP TABLE _accord_same")
         verb = "CREATE TEMP TABLE _stage AS" if first else "INSERT INTO _stage"
         self.conn.execute(f"{verb} SELECT * EXCLUDE (_error) FROM _accord_mapped WHERE _error IS NULL")
         bad = self.conn.sql(
@@ -242,10 +267,14 @@ class Mapper:
         self.conn.execute("DROP TABLE _accord_mapped")
         return bad
 
-    def _map(self, batch: pa.Table) -> None:
+    def _complete(self, batch: pa.Table) -> pa.Table:
         missing = [c for c in self.referenced if c not in batch.column_names]
         for c in missing:  # JSON objects may leave keys out
             batch = batch.append_column(c, pa.nulls(batch.num_rows, pa.string()))
+        return batch
+
+    def _map(self, batch: pa.Table) -> None:
+        batch = self._complete(batch)
         self.conn.register("_accord_batch_in", batch)
         try:
             self.conn.execute(f"CREATE OR REPLACE TEMP TABLE _accord_mapped AS {self._sql(batch.column_names)}")

@@ -141,6 +141,7 @@ class DuckDBStore(Store):
         # DuckDB takes 80% of RAM by default; Accord's stages stream, so a bounded pool (spilling to disk
         # past it) keeps a laptop usable. ACCORD_DUCKDB_MEMORY overrides it.
         self.conn.execute(f"SET memory_limit = '{_duckdb_memory()}'")
+        self.conn.execute("SET preserve_insertion_order = false")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.conn.execute(sql, list(params) if params else None)
