@@ -35,7 +35,7 @@ def test_edges_above_auto_merge_join_and_below_go_to_review():
 
 def test_a_chain_of_edges_never_joins_records_that_cannot_link():
     # a and d have different birth dates; every neighbouring pair is a strong match.
-    dob = {"a": {"dob": "1980-01-01"}, "d": {"dob": "1990-01-01"}}
+    dob = {"a": {"dob": "1980-01-01"}, "d": {"dob": "1990-06-15"}}
     result = cluster_edges("abcd", edges(("a", "b", 0.999), ("b", "c", 0.998), ("c", "d", 0.997)),
                            unique_values=dob)
     assert result.clusters["a"] != result.clusters["d"]
@@ -48,7 +48,7 @@ def test_cannot_link_holds_for_every_pair_on_a_dense_random_graph():
 
     rng = random.Random(3)
     nodes = [f"r{i:02d}" for i in range(40)]
-    dobs = {n: {"dob": rng.choice(["1970-01-01", "1980-01-01", "1990-01-01"])} for n in nodes if rng.random() < 0.6}
+    dobs = {n: {"dob": rng.choice(["1970-01-01", "1983-05-20", "1996-11-30"])} for n in nodes if rng.random() < 0.6}
     rows = [(a, b, rng.uniform(0.95, 1.0)) for a, b in itertools.combinations(nodes, 2) if rng.random() < 0.15]
     result = cluster_edges(nodes, edges(*rows), unique_values=dobs)
     for a, b in itertools.combinations(nodes, 2):
@@ -108,3 +108,18 @@ def test_cluster_ids_depend_only_on_members():
     one = cluster_edges("abc", edges(("a", "b", 0.99)))
     two = cluster_edges("cba", edges(("b", "a", 0.98)))
     assert one.clusters == two.clusters
+
+
+def test_a_day_month_swap_does_not_refuse_a_merge():
+    dob = {"crm": {"dob": "1972-11-08"}, "pos": {"dob": "1972-08-11"}}
+    result = cluster_edges(["crm", "pos"], edges(("crm", "pos", 0.999)), unique_values=dob)
+    assert groups(result) == [["crm", "pos"]]
+
+
+def test_bob_and_robert_merge_but_twins_with_different_given_names_stay_apart():
+    names = {"a": ("robert", "wood"), "b": ("bob", "wood"), "c": ("r", "wood"), "d": ("richard", "wood")}
+    dob = {r: {"dob": "1990-07-01"} for r in names}  # twins share a birth date
+    rows = [("a", "b", 0.999), ("b", "c", 0.99), ("c", "d", 0.99), ("a", "d", 0.98)]
+    result = cluster_edges(names, edges(*rows), given_names=names, unique_values=dob)
+    assert groups(result) == [["a", "b", "c"], ["d"]]
+    assert status(result)[("a", "d")] == ("rejected", "cannot_link:given_name")

@@ -68,3 +68,19 @@ def test_identifier_priority_is_carried_on_the_edge():
                {"rid": "s:2", "std_emails": ["e@x.org"], "std_phones": ["+12125550100"]})
     result = apply_rules(df, IdentitySettings())
     assert sorted(zip(result.edges["rule"], result.edges["priority"])) == [("rule:email", 10), ("rule:phone", 20)]
+
+
+def test_name_variants_sharing_an_email_link_as_one_person():
+    # A typo, a nickname and a swapped name on one person's support tickets.
+    names = [("alfred", "lemaitre"), ("aflred", None), ("al", None), ("lemaitre", "alfred")]
+    df = frame(*[{"rid": f"support:{i}", "std_emails": ["lemaitrealfred@gmail.com"], "std_given_name": g,
+                  "std_family_name": f} for i, (g, f) in enumerate(names)])
+    result = apply_rules(df, IdentitySettings())
+    assert edge_set(result) == {("support:0", f"support:{i}", "rule:email") for i in (1, 2, 3)}
+    assert result.excluded == []
+
+
+def test_a_day_month_swap_does_not_stop_an_identifier_link():
+    df = frame({"rid": "crm:1", "std_phones": ["+12125550100"], "std_given_name": "ann", "std_dob": "1984-03-07"},
+               {"rid": "pos:1", "std_phones": ["+12125550100"], "std_given_name": "ann", "std_dob": "1984-07-03"})
+    assert edge_set(apply_rules(df, IdentitySettings())) == {("crm:1", "pos:1", "rule:phone")}

@@ -1,13 +1,14 @@
 import csv
 import math
 
+import pandas as pd
 import pytest
 
 from accord.config import ProjectConfig
 from accord.errors import AccordError
 from accord.evaluate import evaluate
 from accord.identity.settings import IdentitySettings, default_model_settings
-from accord.identity.stage import explain, resolve
+from accord.identity.stage import cannot_link_values, explain, resolve
 from tests.identity.people import insert_records, population
 
 
@@ -99,3 +100,26 @@ def test_explain_names_an_unknown_record(resolved):
     store, _, _, _ = resolved
     with pytest.raises(AccordError, match="'crm:nope' is not a current source record"):
         explain(store, ProjectConfig(), "crm:nope", "crm:p0000-0")
+
+
+def test_a_records_own_key_among_its_external_ids_is_no_cannot_link():
+    # Every support ticket carries its ticket id; one person writes many tickets.
+    std = pd.DataFrame({
+        "rid": ["support:T-1", "support:T-2", "crm:C-1"], "source": ["support", "support", "crm"],
+        "record_key": ["T-1", "T-2", "C-1"], "std_dob": [None, None, None],
+        "std_given_name": ["ann", "ann", "ann"], "std_family_name": ["lee", None, "lee"],
+        "external_ids": ['{"support_ticket_id": "T-1"}', '{"support_ticket_id": "T-2"}',
+                         '{"crm_contact_id": "C-1", "shop_customer_id": "SH9"}'],
+    })
+    unique, names = cannot_link_values(std, IdentitySettings())
+    assert unique == {"support:T-1": {}, "support:T-2": {}, "crm:C-1": {"external:crm:shop_customer_id": "SH9"}}
+    assert names == {"support:T-1": ("ann", "lee"), "support:T-2": ("ann", None), "crm:C-1": ("ann", "lee")}
+
+
+def test_splink_warnings_go_to_the_report_not_to_stderr(store, capfd):
+    records, _, _ = population(people=40)
+    insert_records(store, records)
+    report = resolve(store, ProjectConfig(), "run_1", settings=SETTINGS)
+    captured = capfd.readouterr()
+    assert "not observed" not in captured.err and "WARNING" not in captured.err
+    assert len(report.warnings) == len(set(report.warnings))

@@ -1,4 +1,11 @@
-from accord.standardize import NameParts, clean_name, family_name_phonetic, name_group, standardize_name
+from accord.standardize import (
+    NameParts,
+    clean_name,
+    family_name_phonetic,
+    name_group,
+    nickname_related,
+    standardize_name,
+)
 
 
 def test_accents_are_transliterated_and_case_lowered():
@@ -78,3 +85,20 @@ def test_unknown_name_is_its_own_group():
 
 def test_phonetic_key_matches_smith_and_smyth():
     assert family_name_phonetic("smith") == family_name_phonetic("smyth") == "SM0"
+
+
+def test_a_nickname_and_its_formal_name_are_related():
+    assert nickname_related("bob", "robert")
+    assert nickname_related("robert", "bob")
+
+
+def test_two_nicknames_of_one_formal_name_are_related():
+    assert nickname_related("mike", "mick")
+
+
+def test_two_formal_names_sharing_a_nickname_are_not_related():
+    assert not nickname_related("samuel", "samantha")
+
+
+def test_german_diminutives_are_nicknames():
+    assert nickname_related("hans", "johannes")

@@ -62,3 +62,9 @@ def test_fast_path_agrees_with_phonenumbers_full_parse():
             assert fast == phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), text
             checked += 1
     assert checked > 500
+
+
+def test_an_international_number_of_the_records_own_country_gives_the_same_e164_as_the_full_parse():
+    assert standardize_phone("+44 20 7946 0018", "GB").e164 == "+442079460018"
+    assert standardize_phone("+44 (0) 20 7946 0018", "GB").e164 == "+442079460018"
+    assert standardize_phone("+44 20 7946 0018", "US").e164 == "+442079460018"

@@ -3,8 +3,9 @@
 Edges merge records strongest first: deterministic rule edges by identifier
 priority, then model edges at or above the auto-merge threshold by probability.
 A merge is refused when the two groups disagree on a value unique to a person
-(a cannot-link: different valid dates of birth, different external ids of the
-same type from the same source, clearly different given names) or when the
+(a cannot-link: birth dates no day/month swap or typo explains, different
+external ids of the same type from the same source, given names that are not
+the same name written another way; see ``constraints``) or when the
 result would hold more identifiers of a type than the per-customer limit.
 Refusal is checked on whole groups, so no chain of edges can smuggle two
 conflicting records into one cluster. Afterwards, a model edge below the
@@ -18,12 +19,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
-from accord.identity.similarity import jaro_winkler
+from accord.identity.constraints import Name, dob_conflict, groups_conflict
 
-# Given names this dissimilar, and not nicknames of each other, are different people.
-GIVEN_NAME_CONFLICT_BELOW = 0.8
+# unique_values keys compared leniently (see constraints) rather than for equality.
+DOB_KEY = "dob"
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,8 @@ class ClusterResult:
 class _Group:
     members: list[str]
     unique: dict[str, str] = field(default_factory=dict)
-    given: set[str] = field(default_factory=set)
+    dobs: set[str] = field(default_factory=set)
+    names: set[Name] = field(default_factory=set)
     identifiers: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
 
@@ -58,7 +61,7 @@ def cluster_edges(
     options: ClusterOptions = ClusterOptions(),
     *,
     unique_values: dict[str, dict[str, str]] | None = None,
-    given_names: dict[str, str] | None = None,
+    given_names: dict[str, str | Name] | None = None,
     identifiers: dict[str, dict[str, set[str]]] | None = None,
     limits: dict[str, int] | None = None,
 ) -> ClusterResult:
@@ -66,40 +69,48 @@ def cluster_edges(
 
     ``probability`` is null for rule edges. ``unique_values[rid]`` maps a key such
     as 'dob' to the record's value: records with different values for a key never
-    share a cluster. ``given_names[rid]`` (a name group) adds the given-name
-    cannot-link; ``identifiers[rid][type]`` with ``limits[type]`` adds per-customer limits.
+    share a cluster, except 'dob', which conflicts only as ``constraints.dob_conflict`` says.
+    ``given_names[rid]`` (a given name, or a (given, family) pair) adds the given-name
+    cannot-link (``constraints.names_conflict``); ``identifiers[rid][type]`` with ``limits[type]`` adds per-customer limits.
     """
     unique_values = unique_values or {}
     given_names = given_names or {}
     identifiers = identifiers or {}
     limits = limits or {}
     rids = sorted(set(records))
-    parent = {r: r for r in rids}
-    groups = {r: _group_for(r, unique_values, given_names, identifiers) for r in rids}
+    parent: dict[str, str] = {}
+    groups: dict[str, _Group] = {}  # made on first use: most records never meet an edge
 
     def find(r: str) -> str:
+        if r not in parent:
+            parent[r] = r
+            groups[r] = _group_for(r, unique_values, given_names, identifiers)
+            return r
         while parent[r] != r:
             parent[r] = parent[parent[r]]
             r = parent[r]
         return r
 
     edges = edges.reset_index(drop=True).copy()
+    ea, eb = edges["record_a"].tolist(), edges["record_b"].tolist()
     probability = pd.to_numeric(edges["probability"], errors="coerce")
-    is_rule = probability.isna()
-    prob = probability.fillna(1.0)
-    priority = (pd.to_numeric(edges["priority"], errors="coerce").fillna(10_000) if "priority" in edges
-                else pd.Series(10_000, index=edges.index))
-    status = pd.Series("review", index=edges.index, dtype=object)
-    reason = pd.Series([None] * len(edges), index=edges.index, dtype=object)
+    is_rule = probability.isna().to_numpy()
+    prob = probability.fillna(1.0).to_numpy()
+    priority = (pd.to_numeric(edges["priority"], errors="coerce").fillna(10_000).to_numpy() if "priority" in edges
+                else np.full(len(edges), 10_000.0))
+    status: list[str] = ["review"] * len(edges)
+    reason: list[str | None] = [None] * len(edges)
 
     mergeable = is_rule | (prob >= options.auto_merge_threshold)
-    order = edges[mergeable].assign(_rule=~is_rule[mergeable], _p=-prob[mergeable],
-                                    _prio=priority[mergeable])
-    order = order.sort_values(["_rule", "_prio", "_p", "record_a", "record_b"], kind="stable")
+    order = np.flatnonzero(mergeable)
+    # Rules first (by identifier priority), then model edges strongest first; ties by record names.
+    keys = pd.DataFrame({"_model": ~is_rule[order], "_prio": priority[order], "_p": -prob[order],
+                         "a": [ea[i] for i in order], "b": [eb[i] for i in order]})
+    order = order[keys.sort_values(["_model", "_prio", "_p", "a", "b"], kind="stable").index.to_numpy()]
     accepted: list[int] = []
     rejected = 0
-    for idx, a, b in zip(order.index, order["record_a"], order["record_b"]):
-        ra, rb = find(a), find(b)
+    for idx in order.tolist():
+        ra, rb = find(ea[idx]), find(eb[idx])
         if ra != rb:
             conflict = _conflict(groups[ra], groups[rb], limits)
             if conflict:
@@ -113,23 +124,29 @@ def cluster_edges(
         status[idx] = "auto"
         accepted.append(idx)
 
-    kept, cut = _split_weak_bridges(edges, accepted, is_rule, prob, options)
+    kept, cut = _split_weak_bridges(ea, eb, accepted, is_rule, prob, options)
     for idx in cut:
         status[idx], reason[idx] = "review", "weak_bridge"
 
-    clusters = _components(rids, edges, kept)
+    clusters = _components(rids, ea, eb, kept)
     # Edges below auto-merge: review unless their records ended up together, or cannot be together.
-    for idx in edges.index[~mergeable]:
-        a, b = edges.at[idx, "record_a"], edges.at[idx, "record_b"]
+    alone: dict[str, _Group] = {}
+
+    def group_of(r: str) -> _Group:
+        if r not in alone:
+            alone[r] = _group_for(r, unique_values, given_names, identifiers)
+        return alone[r]
+
+    for idx in np.flatnonzero(~mergeable).tolist():
+        a, b = ea[idx], eb[idx]
         if clusters[a] == clusters[b]:
             status[idx], reason[idx] = "auto", "same_cluster"
         else:
-            conflict = _conflict(_group_for(a, unique_values, given_names, identifiers),
-                                 _group_for(b, unique_values, given_names, identifiers), {})
+            conflict = _conflict(group_of(a), group_of(b), {})
             if conflict:
                 status[idx], reason[idx] = "rejected", conflict
     edges["status"] = status
-    edges["reason"] = [None if r is None or r != r else r for r in reason]
+    edges["reason"] = reason
     return ClusterResult(clusters, edges, rejected_merges=rejected, bridges_cut=len(cut))
 
 
@@ -139,9 +156,12 @@ def cluster_id_for(members: Iterable[str]) -> str:
 
 
 def _group_for(rid: str, unique_values: dict, given_names: dict, identifiers: dict) -> _Group:
-    group = _Group([rid], dict(unique_values.get(rid, {})))
-    if given_names.get(rid):
-        group.given.add(given_names[rid])
+    unique = dict(unique_values.get(rid, {}))
+    dob = unique.pop(DOB_KEY, None)
+    group = _Group([rid], unique, {dob} if dob else set())
+    name = given_names.get(rid)
+    if name:
+        group.names.add((name, None) if isinstance(name, str) else tuple(name))
     for type_, values in identifiers.get(rid, {}).items():
         group.identifiers[type_] |= set(values)
     return group
@@ -153,10 +173,10 @@ def _conflict(a: _Group, b: _Group, limits: dict[str, int]) -> str | None:
         other = large.unique.get(key)
         if other is not None and other != value:
             return f"cannot_link:{key}"
-    for x in a.given:
-        for y in b.given:
-            if x != y and jaro_winkler(x, y) < GIVEN_NAME_CONFLICT_BELOW:
-                return "cannot_link:given_name"
+    if a.dobs and b.dobs and a.dobs != b.dobs and any(dob_conflict(x, y) for x in a.dobs for y in b.dobs):
+        return "cannot_link:dob"
+    if a.names and b.names and groups_conflict(a.names, b.names):
+        return "cannot_link:given_name"
     for type_, limit in limits.items():
         if type_ in a.identifiers and type_ in b.identifiers:
             if len(a.identifiers[type_] | b.identifiers[type_]) > limit:
@@ -167,35 +187,68 @@ def _conflict(a: _Group, b: _Group, limits: dict[str, int]) -> str | None:
 def _absorb(into: _Group, other: _Group) -> None:
     into.members += other.members
     into.unique.update(other.unique)
-    into.given |= other.given
+    into.dobs |= other.dobs
+    into.names |= other.names
     for type_, values in other.identifiers.items():
         into.identifiers[type_] |= values
 
 
-def _split_weak_bridges(edges: pd.DataFrame, accepted: list[int], is_rule: pd.Series, prob: pd.Series,
-                        options: ClusterOptions) -> tuple[list[int], list[int]]:
+def _split_weak_bridges(ea: list[str], eb: list[str], accepted: list[int], is_rule: np.ndarray,
+                        prob: np.ndarray, options: ClusterOptions) -> tuple[list[int], list[int]]:
     """Cut, weakest first, model edges below the bridge threshold whose removal leaves two groups
-    of at least ``bridge_min_side`` records each. Returns (kept, cut) edge indexes."""
-    kept = set(accepted)
+    of at least ``bridge_min_side`` records each. Returns (kept, cut) edge indexes.
+
+    Works one cluster at a time: a cut only changes the cluster it was in."""
+    pairs: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for idx in accepted:
+        a, b = ea[idx], eb[idx]
+        pairs[(a, b) if a < b else (b, a)].append(idx)
+    weak: dict[tuple[str, str], float] = {}
+    for pair, idxs in pairs.items():
+        if not any(is_rule[i] for i in idxs):
+            best = float(max(prob[i] for i in idxs))
+            if best < options.bridge_threshold:
+                weak[pair] = best
     cut: list[int] = []
-    while True:
-        pairs: dict[tuple[str, str], list[int]] = defaultdict(list)
-        for idx in kept:
-            a, b = edges.at[idx, "record_a"], edges.at[idx, "record_b"]
-            pairs[(a, b) if a < b else (b, a)].append(idx)
-        weak = {pair: max(prob[i] for i in idxs) for pair, idxs in pairs.items()
-                if not any(is_rule[i] for i in idxs) and max(prob[i] for i in idxs) < options.bridge_threshold}
-        if not weak:
-            break
-        candidates = [(p, pair) for pair, (p, small_side) in
-                      _bridges_with_sides(list(pairs), weak).items() if small_side >= options.bridge_min_side]
-        if not candidates:
-            break
-        _, pair = min(candidates)
-        for idx in pairs[pair]:
-            kept.discard(idx)
-            cut.append(idx)
-    return sorted(kept), cut
+    for component in _components_with(list(pairs), weak):
+        component_weak = {p: weak[p] for p in component if p in weak}
+        while component_weak:
+            candidates = [(p, pair) for pair, (p, small_side) in
+                          _bridges_with_sides(component, component_weak).items()
+                          if small_side >= options.bridge_min_side]
+            if not candidates:
+                break
+            _, pair = min(candidates)
+            cut += pairs[pair]
+            component = [p for p in component if p != pair]
+            del component_weak[pair]
+    cut_set = set(cut)
+    return sorted(i for i in accepted if i not in cut_set), cut
+
+
+def _components_with(pairs: list[tuple[str, str]], weak: dict[tuple[str, str], float]
+                     ) -> list[list[tuple[str, str]]]:
+    """The pairs of each connected component that holds at least one weak pair."""
+    parent: dict[str, str] = {}
+
+    def find(r: str) -> str:
+        parent.setdefault(r, r)
+        while parent[r] != r:
+            parent[r] = parent[parent[r]]
+            r = parent[r]
+        return r
+
+    for a, b in pairs:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    roots = {find(a) for a, _ in weak}
+    by_root: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for a, b in pairs:
+        root = find(a)
+        if root in roots:
+            by_root[root].append((a, b))
+    return [by_root[r] for r in sorted(by_root)]
 
 
 def _bridges_with_sides(pairs: list[tuple[str, str]], weak: dict[tuple[str, str], float]
@@ -250,7 +303,7 @@ def _bridges_with_sides(pairs: list[tuple[str, str]], weak: dict[tuple[str, str]
     return out
 
 
-def _components(rids: list[str], edges: pd.DataFrame, kept: list[int]) -> dict[str, str]:
+def _components(rids: list[str], ea: list[str], eb: list[str], kept: list[int]) -> dict[str, str]:
     parent = {r: r for r in rids}
 
     def find(r: str) -> str:
@@ -260,7 +313,7 @@ def _components(rids: list[str], edges: pd.DataFrame, kept: list[int]) -> dict[s
         return r
 
     for idx in kept:
-        ra, rb = find(edges.at[idx, "record_a"]), find(edges.at[idx, "record_b"])
+        ra, rb = find(ea[idx]), find(eb[idx])
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
     members: dict[str, list[str]] = defaultdict(list)

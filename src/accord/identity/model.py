@@ -14,12 +14,12 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import pandas as pd
 import pyarrow as pa
-
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import Linker, SettingsCreator, block_on
@@ -30,9 +30,44 @@ Engine = Literal["duckdb", "spark"]
 LinkType = Literal["dedupe_only", "link_only", "link_and_dedupe"]
 
 UNIQUE_ID = "rid"
+DUCKDB_MEMORY_LIMIT = "4GB"
+"""Memory DuckDB may use for one model's tables before spilling to disk (engine 'duckdb')."""
 SOURCE_DATASET = "source_dataset"
 
 log = logging.getLogger(__name__)
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = " ".join(record.getMessage().split())
+        if text.upper().startswith("WARNING:"):
+            text = text[len("WARNING:"):].strip()
+        if text and text not in self.messages:
+            self.messages.append(text)
+
+
+@contextmanager
+def splink_warnings() -> Iterator[list[str]]:
+    """Splink's warnings, deduplicated, into the yielded list instead of stderr.
+
+    While a handler of ours sits on the "splink" logger, Splink adds no console handler of its own.
+    """
+    logger = logging.getLogger("splink")
+    handler = _Collect()
+    saved = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
 
 
 def build_comparison(spec: ComparisonSpec):
@@ -114,13 +149,17 @@ class IdentityModel:
     """
 
     def __init__(self, settings: ModelSettings, *, link_type: LinkType = "dedupe_only",
-                 engine: Engine = "duckdb", spark_session: Any = None) -> None:
+                 engine: Engine = "duckdb", spark_session: Any = None,
+                 duckdb_memory_limit: str = DUCKDB_MEMORY_LIMIT) -> None:
         self.settings = settings
+        self.duckdb_memory_limit = duckdb_memory_limit
         self.link_type = link_type
         self.engine = engine
         self.spark_session = spark_session
         self.model_json_: dict[str, Any] | None = None
         self.training_summary_: dict[str, Any] = {}
+        self.warnings_: list[str] = []
+        """Splink's warnings from the last predict, deduplicated."""
         self._linker: Linker | None = None
         self._frames_id: int | None = None
 
@@ -132,6 +171,14 @@ class IdentityModel:
 
         ``labels`` (record_a, record_b, is_match) trains m from reviewed pairs instead of EM.
         """
+        with splink_warnings() as splink_messages:
+            self._fit(frames, labels)
+        for message in splink_messages:
+            if message not in self.training_summary_["warnings"]:
+                self.training_summary_["warnings"].append(message)
+        return self
+
+    def _fit(self, frames: pd.DataFrame | Sequence[pd.DataFrame], labels: pd.DataFrame | None) -> None:
         started = time.perf_counter()
         linker = self._new_linker(frames, self._settings_creator())
         warnings: list[str] = []
@@ -168,14 +215,15 @@ class IdentityModel:
             "seconds": round(time.perf_counter() - started, 3),
             "warnings": warnings,
         }
-        return self
 
     def predict(self, frames: pd.DataFrame | Sequence[pd.DataFrame], threshold: float = 0.0) -> pd.DataFrame:
         """Scored candidate pairs at or above ``threshold``: record_a, record_b, probability, match_weight."""
-        linker = self._linker_for(frames)
-        result = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
-        df = result.as_pandas_dataframe()
-        result.drop_table_from_database_and_remove_from_cache()
+        with splink_warnings() as messages:
+            linker = self._linker_for(frames)
+            result = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
+            df = result.as_pandas_dataframe()
+            result.drop_table_from_database_and_remove_from_cache()
+        self.warnings_ = list(messages)
         a, b = df[f"{UNIQUE_ID}_l"].astype(str), df[f"{UNIQUE_ID}_r"].astype(str)
         swap = a > b
         return pd.DataFrame({
@@ -188,6 +236,11 @@ class IdentityModel:
     def explain(self, frames: pd.DataFrame | Sequence[pd.DataFrame], record_a: str, record_b: str
                 ) -> dict[str, Any]:
         """One pair's score and each comparison's contribution (level label, Bayes factor, log2 weight)."""
+        with splink_warnings():
+            return self._explain(frames, record_a, record_b)
+
+    def _explain(self, frames: pd.DataFrame | Sequence[pd.DataFrame], record_a: str, record_b: str
+                 ) -> dict[str, Any]:
         linker = self._linker_for(frames)
         rows = {}
         for frame in self._as_list(frames):
@@ -270,7 +323,8 @@ class IdentityModel:
                     for i, t in enumerate(tables)]
         else:
             sdfs = [db_api.register(t, table_name=f"accord_in_{tag}_{i}") for i, t in enumerate(tables)]
-        linker = Linker(sdfs if len(sdfs) > 1 else sdfs[0], settings, log_level=logging.WARNING)
+        # log_level=None: Splink leaves logging alone; splink_warnings() collects what it says.
+        linker = Linker(sdfs if len(sdfs) > 1 else sdfs[0], settings, log_level=None)
         self._linker, self._frames_id = linker, id(frames)
         return linker
 
@@ -281,9 +335,14 @@ class IdentityModel:
             if self.spark_session is None:
                 raise RuntimeError("engine 'spark' needs a spark_session")
             return SparkAPI(spark_session=self.spark_session)
+        import duckdb
         from splink import DuckDBAPI
 
-        return DuckDBAPI()
+        # DuckDB takes 80 % of the machine by default; EM over large blocks then holds gigabytes
+        # it does not need. A bound makes it spill to a temporary folder instead.
+        connection = duckdb.connect()
+        connection.execute(f"SET memory_limit = '{self.duckdb_memory_limit}'")
+        return DuckDBAPI(connection)
 
     def _arrow(self, frame: pd.DataFrame, index: int) -> pa.Table:
         cols = [UNIQUE_ID] + [c for c in input_columns(self.settings) if c != UNIQUE_ID]

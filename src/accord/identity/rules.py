@@ -9,6 +9,7 @@ a family email) link nothing and are listed in the report.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from accord.identity.constraints import dob_conflict, groups_conflict, names_conflict
 from accord.identity.settings import IdentitySettings
 from accord.standardize import is_placeholder_text
 
@@ -79,12 +81,14 @@ def apply_rules(records: pd.DataFrame, settings: IdentitySettings) -> RuleResult
     ids = ids[~(is_blocked | is_junk)]
 
     looks = _looks(records)
-    shared = ids[ids.duplicated(["type", "value"], keep=False)]
+    shared = ids[ids.duplicated(["type", "value"], keep=False)].sort_values(["type", "value", "rid"])
     edges: list[tuple[str, str, str, int]] = []
     dropped: set[tuple[str, str]] = set()
     priorities = _priorities(settings)
-    for (type_, value), group in shared.groupby(["type", "value"], sort=True):
-        members = sorted(group["rid"].unique())
+    # Plain tuples, not a pandas groupby: there is one group per shared value, tens of thousands.
+    rows = zip(shared["type"].tolist(), shared["value"].tolist(), shared["rid"].tolist())
+    for (type_, value), group in itertools.groupby(rows, key=lambda row: (row[0], row[1])):
+        members = sorted({row[2] for row in group})
         people = _distinct_people([looks[r] for r in members])
         if people > settings.shared_identifier_limit:
             excluded.append(ExcludedIdentifier(type_, value, "shared_by_too_many_people", len(members), people))
@@ -107,42 +111,60 @@ class Look:
     given: str | None
     family: str | None
     dob: str | None
+    group: str | None = None
+    """The given name's nickname group: counts people, where ``given`` decides compatibility."""
 
 
 def _looks(records: pd.DataFrame) -> dict[str, Look]:
     def col(name: str) -> list[Any]:
         return records[name].tolist() if name in records else [None] * len(records)
 
-    given = [g if _present(g) else (n if _present(n) else None)
-             for g, n in zip(col("std_name_group"), col("std_given_name"))]
-    return {rid: Look(g, f if _present(f) else None, d if _present(d) else None)
-            for rid, g, f, d in zip(records["rid"], given, col("std_family_name"), col("std_dob"))}
+    def value(v: Any) -> str | None:
+        return v if _present(v) else None
+
+    return {rid: Look(value(g) or value(grp), value(f), value(d), value(grp) or value(g))
+            for rid, g, f, d, grp in zip(records["rid"], col("std_given_name"), col("std_family_name"),
+                                         col("std_dob"), col("std_name_group"))}
 
 
 def compatible(a: Look, b: Look) -> bool:
-    """Could two records be the same person? Missing values never disagree."""
-    if a.given and b.given and a.given != b.given:
+    """Could two records be the same person? The clustering's cannot-link tests; missing values never disagree."""
+    if names_conflict((a.given, a.family), (b.given, b.family)):
         return False
-    return not (a.dob and b.dob and a.dob != b.dob)
+    return not (a.dob and b.dob and dob_conflict(a.dob, b.dob))
 
 
 def _distinct_people(looks: list[Look]) -> int:
-    """How many different people a set of records shows: distinct full names or distinct birth dates."""
-    names = {(lk.given, lk.family) for lk in looks if lk.given and lk.family}
+    """How many different people a set of records shows: distinct full names (nickname groups)
+    or distinct birth dates."""
+    names = {(lk.group, lk.family) for lk in looks if lk.group and len(lk.group) > 1 and lk.family}
     dobs = {lk.dob for lk in looks if lk.dob}
     return max(len(names), len(dobs), 1)
 
 
 def _compatible_groups(members: list[str], looks: dict[str, Look]) -> list[list[str]]:
-    groups: list[list[str]] = []
+    """Records sharing one identifier, split into groups that could each be one person.
+
+    A record joins the first group it has no cannot-link with, judged as the clustering judges
+    two groups (so ``Al`` joins ``Alfred`` and ``Aflred``, although ``Al`` and ``Aflred`` alone differ).
+    """
+    groups: list[tuple[list[str], set[tuple[str | None, str | None]], set[str]]] = []
     for rid in members:
-        for group in groups:
-            if all(compatible(looks[rid], looks[other]) for other in group):
-                group.append(rid)
-                break
+        look = looks[rid]
+        name = {(look.given, look.family)} if look.given else set()
+        for group, names, dobs in groups:
+            if look.dob and any(dob_conflict(look.dob, d) for d in dobs):
+                continue
+            if name and names and groups_conflict(names, name):
+                continue
+            group.append(rid)
+            names |= name
+            if look.dob:
+                dobs.add(look.dob)
+            break
         else:
-            groups.append([rid])
-    return [g for g in groups if len(g) > 1]
+            groups.append(([rid], set(name), {look.dob} if look.dob else set()))
+    return [g for g, _, _ in groups if len(g) > 1]
 
 
 def _priorities(settings: IdentitySettings):

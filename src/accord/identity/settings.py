@@ -76,8 +76,9 @@ def default_model_settings() -> ModelSettings:
             ComparisonSpec(column="std_given_name", kind="name", thresholds=[0.92, 0.88],
                            term_frequency=True, group_column="std_name_group"),
             ComparisonSpec(column="std_family_name", kind="name", thresholds=[0.92, 0.88], term_frequency=True),
-            ComparisonSpec(column="std_email", kind="email", list_column="std_emails",
-                           user_column="std_email_user"),
+            # No user-name level: generated and real addresses alike are built from the person's
+            # name (franz.muller@web.de, franz.muller@firm.com), so it counts the name twice.
+            ComparisonSpec(column="std_email", kind="email", list_column="std_emails"),
             ComparisonSpec(column="std_phone", kind="array", list_column="std_phones"),
             ComparisonSpec(column="std_dob", kind="damerau_levenshtein", thresholds=[1]),
             ComparisonSpec(column="std_postcode", kind="exact", term_frequency=True),
@@ -117,9 +118,10 @@ class IdentitySettings(_Strict):
     """Only bridges with at least this many records on each side are cut."""
     cannot_link: list[Literal["dob", "external_id", "given_name"]] = Field(
         default_factory=lambda: ["dob", "external_id", "given_name"])
-    """Values unique to a person: records that differ on one never share a cluster.
-    'dob': both valid and different; 'external_id': same type, same source, different value;
-    'given_name': clearly different given names (not nicknames of each other, not a typo apart)."""
+    """Values unique to a person: records that differ on one never share a cluster (see identity/constraints.py).
+    'dob': both valid and different beyond a day/month swap or one typo; 'external_id': same type, same
+    source, different value (a record's own key excepted); 'given_name': different given names (not an
+    initial, nickname or typo of each other, nor given and family name exchanged)."""
     engine: Literal["duckdb", "spark"] = "duckdb"
     model: ModelSettings = Field(default_factory=default_model_settings)
 

@@ -25,7 +25,7 @@ from accord.identity.clustering import ClusterOptions, cluster_edges
 from accord.identity.model import Engine, IdentityModel
 from accord.identity.rules import apply_rules, identifier_limits
 from accord.identity.settings import IdentitySettings, identity_settings
-from accord.sources.ingest import utcnow
+from accord.clock import utcnow
 from accord.standardize import standardize_records
 from accord.store.backend import Store
 
@@ -94,7 +94,11 @@ def prepare(records: pd.DataFrame, default_region: str) -> pd.DataFrame:
 
 
 def cannot_link_values(std: pd.DataFrame, settings: IdentitySettings) -> tuple[dict, dict]:
-    """Per record: values unique to a person (key -> value) and given-name groups."""
+    """Per record: values unique to a person (key -> value) and its (given, family) name.
+
+    A source's own record key among its external ids is no cannot-link: one person
+    may hold several records in a source (a second account, every support ticket).
+    """
     unique: dict[str, dict[str, str]] = {r: {} for r in std["rid"]}
     given: dict[str, str] = {}
     if "dob" in settings.cannot_link:
@@ -102,15 +106,15 @@ def cannot_link_values(std: pd.DataFrame, settings: IdentitySettings) -> tuple[d
             if dob:
                 unique[r]["dob"] = dob
     if "external_id" in settings.cannot_link:
-        for r, source, raw in zip(std["rid"], std["source"], std["external_ids"]):
+        for r, source, record_key, raw in zip(std["rid"], std["source"], std["record_key"], std["external_ids"]):
             ids = json.loads(raw) if isinstance(raw, str) and raw.strip() else (raw or {})
             for key, value in (ids.items() if isinstance(ids, dict) else []):
-                if value not in (None, ""):
+                if value not in (None, "") and str(value) != str(record_key):
                     unique[r][f"external:{source}:{key}"] = str(value)
     if "given_name" in settings.cannot_link:
-        for r, group, name in zip(std["rid"], std["std_name_group"], std["std_given_name"]):
-            if group or name:
-                given[r] = group or name
+        for r, name, family in zip(std["rid"], std["std_given_name"], std["std_family_name"]):
+            if name:
+                given[r] = (name, family or None)
     return unique, given
 
 
@@ -186,6 +190,7 @@ def resolve(store: Store, cfg: ProjectConfig, run_id: str, progress: ProgressFac
             report.model_trained = True
         lap("train" if new_model else "load_model")
         model_edges = model.predict(std, cfg.identity.review_threshold)
+        report.warnings += [w for w in model.warnings_ if w not in report.warnings]
         lap("predict")
     model_edges = model_edges.assign(rule_or_model=f"model:v{report.model_version or '?'}", priority=None)
     report.model_edges = len(model_edges)

@@ -14,6 +14,7 @@ from accord.standardize.names import (
     family_name_phonetic,
     name_group,
     name_variants,
+    nickname_related,
     standardize_name,
 )
 from accord.standardize.phones import StandardPhone, standardize_phone, standardize_phone_list
@@ -23,7 +24,7 @@ from accord.standardize.records import STANDARD_COLUMNS, standardize_records
 __all__ = [
     "NameParts", "STANDARD_COLUMNS", "StandardDate", "StandardEmail", "StandardPhone",
     "StreetParts", "clean_name", "family_name_phonetic", "is_placeholder_text", "name_group",
-    "name_variants", "standardize_city", "standardize_company", "standardize_country",
+    "name_variants", "nickname_related", "standardize_city", "standardize_company", "standardize_country",
     "standardize_dob", "standardize_email", "standardize_email_list", "standardize_name",
     "standardize_phone", "standardize_phone_list", "standardize_postcode", "standardize_records",
     "standardize_street", "writes_month_first",

@@ -47,6 +47,15 @@ _ALPHA3 = {
     "idn": "ID", "mys": "MY", "tha": "TH", "vnm": "VN", "lux": "LU", "isl": "IS",
 }
 
+# English names of the countries customer data most often comes from (the rest via _names()).
+_COMMON = {
+    "germany": "DE", "france": "FR", "spain": "ES", "italy": "IT", "netherlands": "NL",
+    "belgium": "BE", "switzerland": "CH", "austria": "AT", "ireland": "IE", "portugal": "PT",
+    "sweden": "SE", "norway": "NO", "denmark": "DK", "finland": "FI", "poland": "PL",
+    "canada": "CA", "mexico": "MX", "brazil": "BR", "australia": "AU", "new zealand": "NZ",
+    "japan": "JP", "china": "CN", "india": "IN", "singapore": "SG", "south africa": "ZA",
+}
+
 # Region codes that are not ISO 3166-1 countries (phonenumbers' non-geographic "001").
 _NOT_COUNTRIES = frozenset({"001", "ZZ"})
 
@@ -98,7 +107,8 @@ def standardize_country(raw: str | None) -> str | None:
         return key.upper()
     if key == "u s":
         return "US"
-    return _names().get(key)
+    # The aliases and common English names first: the locale table takes seconds to load.
+    return _ALIASES.get(key) or _ALPHA3.get(key) or _COMMON.get(key) or _names().get(key)
 
 
 _REGIONS = known_region_codes()

@@ -126,10 +126,29 @@ def standardize_name(raw: str | None) -> NameParts:
     )
 
 
+# German and French diminutives the nicknames package (English names) lacks: (formal, nickname).
+EXTRA_NICKNAMES = (
+    ("johannes", "hans"), ("johann", "hans"), ("katharina", "kathi"), ("katharina", "katja"),
+    ("wolfgang", "wolf"), ("alexander", "alex"), ("alexandra", "alex"), ("christian", "chris"),
+    ("christoph", "chris"), ("christophe", "chris"), ("stefan", "steffi"), ("stephanie", "steffi"),
+    ("nicolas", "nico"), ("nikolaus", "niko"), ("frederic", "fred"), ("maximilian", "max"),
+    ("elisabeth", "lisa"), ("elisabeth", "liesel"), ("margarete", "grete"), ("matthias", "matze"),
+    ("thomas", "tom"), ("andreas", "andi"), ("benjamin", "ben"), ("jean pierre", "jp"),
+    ("jean baptiste", "jb"), ("dominique", "dom"), ("guillaume", "will"), ("francois", "franck"),
+    ("michel", "mimi"), ("isabelle", "isa"), ("mathilde", "mathi"), ("antoine", "toni"),
+    ("wilhelm", "willi"), ("friedrich", "fritz"), ("heinrich", "heinz"), ("jurgen", "jupp"),
+)
+
+
 @cache
 def _nickname_tables() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     namer = NickNamer()
-    return namer.nickname_lookup, namer.canonical_lookup
+    nicknames_of = {k: set(v) for k, v in namer.nickname_lookup.items()}
+    canonicals_of = {k: set(v) for k, v in namer.canonical_lookup.items()}
+    for formal, nick in EXTRA_NICKNAMES:
+        nicknames_of.setdefault(formal, set()).add(nick)
+        canonicals_of.setdefault(nick, set()).add(formal)
+    return nicknames_of, canonicals_of
 
 
 def _formal_candidate(name: str) -> str:
@@ -185,6 +204,22 @@ def name_variants(given: str | None) -> frozenset[str]:
     name = given.split()[0]
     nicknames_of, canonicals_of = _nickname_tables()
     return frozenset({name} | nicknames_of.get(name, set()) | canonicals_of.get(name, set()))
+
+
+@lru_cache(maxsize=262144)
+def nickname_related(a: str | None, b: str | None) -> bool:
+    """True when one name is a nickname of the other, or both are nicknames of one formal name.
+
+    Two formal names that merely share a nickname (samuel and samantha, both "sam") are not related.
+    """
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    nicknames_of, canonicals_of = _nickname_tables()
+    if b in nicknames_of.get(a, ()) or a in nicknames_of.get(b, ()):
+        return True
+    return bool(canonicals_of.get(a, set()) & canonicals_of.get(b, set()))
 
 
 @lru_cache(maxsize=65536)

@@ -16,6 +16,7 @@ _NON_DIGITS = re.compile(r"\D+")
 _EXTENSION = re.compile(r"\s*(?:ext\.?|extension|x|#)\s*\d+\s*$", re.IGNORECASE)
 
 
+_INTERNATIONAL_TEXT = re.compile(r"^\+\d[\d\s().\-/]*$")
 _NATIONAL_TEXT = re.compile(r"^[\d\s().\-/]+$")
 _TYPE_DESCS = ("fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost", "personal_number",
                "voip", "pager", "uan", "voicemail")
@@ -57,13 +58,22 @@ def _fast_e164(text: str, region: str) -> str | None:
     Checks the same metadata patterns phonenumbers' validity check does, for
     the one region, without its general parser: about ten times faster.
     """
-    if not _NATIONAL_TEXT.match(text):
+    international = _INTERNATIONAL_TEXT.match(text) is not None
+    if not international and not _NATIONAL_TEXT.match(text):
         return None
     rules = _national_rules(region)
     if rules is None:
         return None
     country_code, prefix, general, valid_type = rules
     digits = _NON_DIGITS.sub("", text)
+    if international:
+        # "+44 20 7946 0018" for a GB record: the region's own country code, then a national number.
+        if not digits.startswith(country_code):
+            return None
+        national = digits[len(country_code):]
+        if general.fullmatch(national) and valid_type.fullmatch(national):
+            return f"+{country_code}{national}"
+        return None
     candidates = [digits[len(prefix):], digits] if prefix and digits.startswith(prefix) else [digits]
     for national in candidates:
         if general.fullmatch(national) and valid_type.fullmatch(national):

@@ -226,6 +226,24 @@ def _unique(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return values
 
 
+def _unique_against(values: np.ndarray, taken: set[str], rng: np.random.Generator) -> np.ndarray:
+    """``values`` with digits added to any address already in ``taken``."""
+    values = values.copy()
+    for i in range(len(values)):
+        while values[i] in taken:
+            local, domain = values[i].split("@", 1)
+            values[i] = f"{local}{int(rng.integers(100, 10000))}@{domain}"
+        taken.add(values[i])
+    return values
+
+
+def _repeats_in_household(given: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """True for a member whose given name an earlier member of the same household already has."""
+    import pandas as pd
+
+    return pd.DataFrame({"g": given, "h": head}).duplicated().to_numpy()
+
+
 def _count(rng: np.random.Generator, base_mean: np.ndarray) -> np.ndarray:
     return base_mean[:, 0].astype(np.int32) + rng.poisson(base_mean[:, 1]).astype(np.int32)
 
@@ -277,6 +295,14 @@ def build_people(
     # Given names must be redrawn in the head's country.
     gkey_of = country.astype(np.int32) * 2 + (~female).astype(np.int32)
     given[m] = _pick_grouped(rng, gkeys, gkey_of[m], gn.groups)
+    # "Own given name": a member never shares the head's (or an earlier member's) given name.
+    # Redraws come from their own stream, so every other draw stays as it was.
+    redraw = np.random.default_rng(np.random.SeedSequence([seed, 101]))
+    for _ in range(10):
+        same = m[(given[m] == given[h]) | _repeats_in_household(given[m], h)]
+        if len(same) == 0:
+            break
+        given[same] = _pick_grouped(redraw, gkeys, gkey_of[same], gn.groups)
     twin = np.zeros(n, dtype=bool)
     twin_pick = m[rng.random(len(m)) < min(1.0, rates.twin / max(rates.household, 1e-9))]
     twin[twin_pick] = True
@@ -366,7 +392,9 @@ def build_people(
     old_city, old_street, old_street_short, old_postcode = _addresses(rng, country, rates.address_format)
     old_email = np.full(n, None, dtype=object)
     changed = np.flatnonzero((rng.random(n) < rates.changed_email) & ~shares_email)
-    alt = _unique(_emails(rng, given[changed], family[changed], country[changed]), rng)
+    # An old address is unique too: never someone else's current one (namesakes build the same addresses).
+    alt = _unique_against(_unique(_emails(rng, given[changed], family[changed], country[changed]), rng),
+                          set(email), redraw)
     old_email[changed] = alt
     email_change_day = (lo + rng.random(n) * np.maximum(last_active - lo, 1)).astype(np.int32)
     previous_family = np.full(n, -1, dtype=np.int32)
