@@ -10,7 +10,6 @@ clusters under cannot-link constraints and writes ``identity``,
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,13 +18,13 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from accord.clock import Stopwatch, utcnow
 from accord.config import ProjectConfig
 from accord.errors import AccordError
 from accord.identity.clustering import ClusterOptions, cluster_edges
 from accord.identity.model import Engine, IdentityModel
 from accord.identity.rules import apply_rules, identifier_limits
 from accord.identity.settings import IdentitySettings, identity_settings
-from accord.clock import utcnow
 from accord.standardize import standardize_records
 from accord.store.backend import Store
 
@@ -147,15 +146,7 @@ def resolve(store: Store, cfg: ProjectConfig, run_id: str, progress: ProgressFac
     settings = settings or identity_settings(cfg.identity)
     engine = engine or settings.engine
     report = IdentityReport(run_id, engine=engine)
-    clock = time.perf_counter()
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        report.timings[step] = round(now - clock, 3)
-        clock = now
-        if progress:
-            progress(step)(1, 1)
+    lap = Stopwatch(report.timings, (lambda step: progress(step)(1, 1)) if progress else None).lap
 
     records = load_records(store)
     report.records = len(records)

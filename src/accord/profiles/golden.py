@@ -23,13 +23,13 @@ the sources and how many records hold it.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
+from accord.clock import Stopwatch
 from accord.profiles._sql import (
     drop_temp,
     first_by,
@@ -84,13 +84,7 @@ def build_golden(store: Store, settings: ProfilesSettings | None = None, priorit
     """Recompute golden values for every active customer (or only ``customer_ids``), in one transaction."""
     settings = settings or ProfilesSettings()
     report = GoldenReport()
-    clock = time.perf_counter()
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        report.timings[step] = round(now - clock, 3)
-        clock = now
+    lap = Stopwatch(report.timings).lap
 
     with store.transaction():
         scoped = customer_ids is not None

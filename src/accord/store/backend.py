@@ -52,20 +52,27 @@ class Store(ABC):
     def create_temp_table(self, name: str, data: pa.Table) -> None:
         """Create (or replace) a session-scoped table holding ``data``."""
 
+    conn: Any
+    """The engine's own connection (duckdb or psycopg)."""
+
     @abstractmethod
     def _begin(self) -> None: ...
 
-    @abstractmethod
-    def _commit(self) -> None: ...
+    def _commit(self) -> None:
+        self.conn.execute("COMMIT")
 
-    @abstractmethod
-    def _rollback(self) -> None: ...
+    def _rollback(self) -> None:
+        self.conn.execute("ROLLBACK")
 
-    @abstractmethod
-    def close(self) -> None: ...
+    def close(self) -> None:
+        self.conn.close()
 
-    @abstractmethod
-    def table_names(self) -> list[str]: ...
+    def table_names(self) -> list[str]:
+        rows = self.fetchall(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+            "AND table_type = 'BASE TABLE' ORDER BY 1"
+        )
+        return [r[0] for r in rows]
 
     _depth = 0
 
@@ -176,21 +183,6 @@ class DuckDBStore(Store):
     def _begin(self) -> None:
         self.conn.execute("BEGIN TRANSACTION")
 
-    def _commit(self) -> None:
-        self.conn.execute("COMMIT")
-
-    def _rollback(self) -> None:
-        self.conn.execute("ROLLBACK")
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def table_names(self) -> list[str]:
-        rows = self.fetchall(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
-            "AND table_type = 'BASE TABLE' ORDER BY 1"
-        )
-        return [r[0] for r in rows]
 
 
 _ARROW_TO_PG = {
@@ -283,21 +275,6 @@ class PostgresStore(Store):
     def _begin(self) -> None:
         self.conn.execute("BEGIN")
 
-    def _commit(self) -> None:
-        self.conn.execute("COMMIT")
-
-    def _rollback(self) -> None:
-        self.conn.execute("ROLLBACK")
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def table_names(self) -> list[str]:
-        rows = self.fetchall(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
-            "AND table_type = 'BASE TABLE' ORDER BY 1"
-        )
-        return [r[0] for r in rows]
 
 
 def _redact(url: str) -> str:
