@@ -6,6 +6,7 @@
     accord export profiles --out FILE.csv|.parquet
     accord unmerge CUSTOMER_ID SOURCE:KEY... --reason TEXT [--actor NAME]
     accord decide SOURCE:KEY SOURCE:KEY --same|--different|--skip [--reason TEXT] [--actor NAME]
+    accord review [--limit N] [--reviewer NAME]
 """
 
 from __future__ import annotations
@@ -175,4 +176,66 @@ def decide(ctx: click.Context, record_a: str, record_b: str, decision: str | Non
     out.print(f"recorded {kind}" if kind else "skipped; nothing recorded", highlight=False)
 
 
-COMMANDS = (history, profile, export, unmerge, decide)
+def _show_pair(number: int, total: int, view: dict[str, Any]) -> None:
+    a, b = view["record_a"], view["record_b"]
+    p, w = view["probability"], view["match_weight"]
+    score = "" if p is None else f"probability {p:.3f}" + ("" if w is None else f", match weight {w:+.2f}")
+    model = f" (model v{view['model_version']})" if view["model_version"] else ""
+    out.print(f"\n[bold]pair {number} of {total}[/]: {a} ~ {b}  {score}{model}", highlight=False)
+    table = Table("field", a, b, "")
+    for f in view["fields"]:
+        table.add_row(f["field"], f["a"], f["b"], "=" if f["same"] else "")
+    out.print(table)
+    if view["evidence"]:
+        evidence = Table("comparison", "level", "weight", title="evidence (log2 weights; they sum to the match weight)")
+        for e in view["evidence"]:
+            evidence.add_row(e["comparison"], e["label"], f"{e['match_weight']:+.2f}")
+        out.print(evidence)
+    if view["note"]:
+        out.print(view["note"], highlight=False)
+
+
+@click.command()
+@click.option("--limit", type=click.IntRange(min=1), help="Review at most N pairs.")
+@click.option("--reviewer", help="Who decides (default: user:$USER).")
+@click.pass_context
+def review(ctx: click.Context, limit: int | None, reviewer: str | None) -> None:
+    """Walk the pairs held for review, strongest first: same, different, skip or quit."""
+    from accord.profiles.review import (
+        apply_review_decision,
+        count_pending,
+        pair_view,
+        pending_pairs,
+    )
+
+    cfg = _cfg(ctx)
+    who = _actor(reviewer)
+    counts = {"same": 0, "different": 0, "skipped": 0}
+    with _store(cfg) as store:
+        pairs = pending_pairs(store, limit)
+        if not pairs:
+            out.print("no pairs waiting for review", highlight=False)
+            return
+        for number, pair in enumerate(pairs, 1):
+            _show_pair(number, len(pairs), pair_view(store, cfg, pair.record_a, pair.record_b))
+            try:
+                choice = click.prompt("[s]ame / [d]ifferent / [k] skip / [q]uit",
+                                      type=click.Choice(["s", "d", "k", "q"], case_sensitive=False),
+                                      show_choices=False)
+            except click.Abort:  # end of input (Ctrl-D, or a pipe that ran dry) stops like quit
+                choice = "q"
+            if choice.lower() == "q":
+                break
+            kind = apply_review_decision(store, pair.record_a, pair.record_b, choice, who)
+            if kind is None:
+                counts["skipped"] += 1
+                out.print(f"skipped {pair.record_a} ~ {pair.record_b}", highlight=False)
+            else:
+                counts["same" if choice.lower() == "s" else "different"] += 1
+                out.print(f"recorded {kind} {pair.record_a} ~ {pair.record_b} by {who}", highlight=False)
+        left = count_pending(store)
+    out.print(f"\ndecided same {counts['same']}, different {counts['different']}; skipped {counts['skipped']}; "
+              f"{left} left (decisions take effect at the next run)", highlight=False)
+
+
+COMMANDS = (history, profile, export, unmerge, decide, review)
