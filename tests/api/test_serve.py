@@ -31,7 +31,9 @@ def test_serve_publishes_the_openapi_spec_and_docs(serve: Any) -> None:
     conn.request("GET", "/docs")
     docs = conn.getresponse()
     assert (sorted(spec["paths"]), docs.status, b"swagger" in docs.read().lower()) == (
-        ["/health", "/v1/alias", "/v1/batch", "/v1/group", "/v1/identify", "/v1/page", "/v1/screen", "/v1/track"],
+        ["/health", "/v1/alias", "/v1/batch", "/v1/group", "/v1/identify", "/v1/page",
+         "/v1/profiles/{ref}", "/v1/profiles/{ref}/events", "/v1/profiles/{ref}/history",
+         "/v1/profiles/{ref}/records", "/v1/screen", "/v1/track"],
         200, True)
 
 

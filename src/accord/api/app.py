@@ -16,7 +16,7 @@ from accord.api.auth import configured_keys, load_keys, sync_keys
 from accord.api.errors import install_error_handlers
 from accord.api.messages import now_utc
 from accord.api.models import MESSAGE_MODELS, Batch
-from accord.api.routers import collect, health
+from accord.api.routers import collect, health, profiles
 from accord.api.store_worker import StoreWorker
 from accord.config import ProjectConfig, load_config
 
@@ -55,14 +55,16 @@ def create_app(cfg: ProjectConfig, environ: Mapping[str, str] | None = None, *, 
     app = FastAPI(
         title="Accord API",
         version=__version__,
-        description="Segment-compatible event collection (profiles, segments and decisions follow). "
+        description="Segment-compatible event collection and golden profiles with lineage. "
                     "Errors are JSON {code, message}.",
         lifespan=lifespan,
     )
+    app.state.default_region = cfg.identity.default_region  # profile lookups read phones as identity does
     app.state.store_dialect = "duckdb" if store_url.startswith("duckdb:") else "postgresql"
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(collect.router)
+    app.include_router(profiles.router)
     _declare_message_schemas(app)
     return app
 

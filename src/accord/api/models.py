@@ -101,3 +101,106 @@ MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     "group": GroupMessage,
     "alias": AliasMessage,
 }
+
+
+# --- profiles ---------------------------------------------------------------------------------
+
+class GoldenValue(BaseModel):
+    value: str
+    record: str = Field(description="'source:record_key' of the record the value came from")
+    source: str
+    record_key: str
+    observed_at: datetime | None
+    rule: str = Field(description="The survivorship rule that decided (only_value, tie_break, source_priority, ...)")
+
+
+class MultiValue(BaseModel):
+    value: str
+    first_seen: datetime | None
+    last_seen: datetime | None
+    sources: list[str]
+    records: int = Field(description="How many records hold the value")
+    record: str = Field(description="'source:record_key' of the latest record holding it")
+    rule: str
+
+
+class ProfileRecordRef(BaseModel):
+    record: str
+    source: str
+    record_key: str
+    first_seen_at: datetime | None
+    updated_at: datetime | None
+
+
+class Profile(BaseModel):
+    customer_id: str = Field(description="The customer's current id")
+    requested_id: str
+    redirected: bool = Field(description="True when the identifier named a retired id that merged into customer_id")
+    redirected_from: str | None = Field(description="The retired customer id that was asked for, if any")
+    status: str | None
+    merged_into: str | None
+    created_at: datetime | None
+    merged_ids: list[str] = Field(description="Retired ids that now resolve to this customer")
+    attributes: dict[str, GoldenValue] = Field(description="Golden values with lineage, by attribute")
+    multi: dict[str, list[MultiValue]] = Field(description="Every email, phone and address seen")
+    identifiers: dict[str, list[str]]
+    records: list[ProfileRecordRef]
+    sources: list[str]
+    first_seen: datetime | None
+    last_seen: datetime | None
+
+
+class SourceRecord(BaseModel):
+    record: str
+    source: str
+    record_key: str
+    raw: dict[str, Any] = Field(description="The row as the source had it")
+    external_ids: dict[str, Any]
+    emails: list[Any]
+    phones: list[Any]
+    first_seen_at: datetime | None
+    updated_at: datetime | None
+    source_file: str | None
+    source_line: int | None
+
+
+class ProfileRecords(BaseModel):
+    customer_id: str
+    records: list[SourceRecord]
+
+
+class ProfileEvent(BaseModel):
+    event_id: str
+    source: str
+    type: str
+    event: str | None
+    ts: datetime
+    received_at: datetime
+    identity_type: str | None
+    identity_value: str | None
+    anonymous_id: str | None
+    revenue: float | None
+    properties: Any = None
+
+
+class ProfileEvents(BaseModel):
+    customer_id: str
+    events: list[ProfileEvent] = Field(description="Newest first")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page")
+
+
+class AuditEntry(BaseModel):
+    event_id: int
+    occurred_at: datetime
+    actor: str
+    kind: str
+    customer_id: str | None
+    other_customer_id: str | None
+    records: list[str]
+    reason: str | None
+    evidence: list[dict[str, Any]]
+
+
+class ProfileHistory(BaseModel):
+    customer_id: str
+    events: list[AuditEntry] = Field(description="Oldest first")
