@@ -94,7 +94,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Server:
-        cmd = [sys.executable, "-m", "accord.api.cli", "-c", str(self.project), "serve", "--port", str(self.port)]
+        cmd = [sys.executable, "-m", "accord.cli", "-c", str(self.project), "serve", "--port", str(self.port)]
         if self.workers:
             cmd += ["--workers", str(self.workers)]
         with self.log.open("ab") as log:

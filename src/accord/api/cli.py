@@ -1,7 +1,7 @@
 """``accord serve``: run the API with uvicorn.
 
-Register it in accord/cli.py with ``main.add_command(serve)``. Until then, or without the
-console script, ``python -m accord.api.cli [-c accord.yaml] serve ...`` runs the same command.
+Registered in the main group by accord/cli.py; ``python -m accord.cli serve`` runs it without the
+console script.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from pathlib import Path
 
 import click
 
-from accord.errors import AccordError
 
 
 @click.command()
@@ -54,18 +53,3 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None, access_
         os.environ[CONFIG_ENV] = str(config_path)
         uvicorn.run("accord.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
                     access_log=access_log, log_level="info")
-
-
-def _standalone() -> None:
-    from accord.cli import main
-
-    if "serve" not in main.commands:
-        main.add_command(serve)
-    main()
-
-
-if __name__ == "__main__":
-    try:
-        _standalone()
-    except AccordError as exc:  # pragma: no cover - main's group prints these itself
-        raise SystemExit(f"error: {exc}") from None

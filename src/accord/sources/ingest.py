@@ -20,7 +20,7 @@ import pyarrow as pa
 from accord.clock import new_run_id, utcnow
 from accord.config import ProjectConfig, SourceConfig
 from accord.errors import AccordError, SourceError
-from accord.sources.mapping import EVENT_STAGE_COLUMNS, PEOPLE_STAGE_COLUMNS, Mapper, _lit
+from accord.sources.mapping import EVENT_STAGE_COLUMNS, PEOPLE_STAGE_COLUMNS, Mapper, sql_literal
 from accord.sources.readers import ReadResult, Reject, check_columns, read_source
 from accord.store.backend import Store
 
@@ -89,7 +89,7 @@ def _ingest_read(store: Store, source: SourceConfig, result: ReadResult, run_id:
     in_store = store.dialect == "duckdb"
     mapper = Mapper(source, conn=getattr(store, "conn", None) if in_store else None)
     rejects: list[Reject] = []
-    name = _lit(source.name)
+    name = sql_literal(source.name)
     if source.kind == "people":
         known = (f"SELECT record_key, row_hash FROM source_records WHERE source = {name} "
                  "AND deleted_at IS NULL")

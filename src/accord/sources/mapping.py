@@ -40,7 +40,8 @@ def _q(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def _lit(value: str) -> str:
+def sql_literal(value: str) -> str:
+    """A SQL string literal for a value from config (quotes doubled); data never goes through here."""
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -69,16 +70,16 @@ class _Compiled:
 
 def _compile_spec(spec: FieldSpec, label: str, kind: str = "text") -> _Compiled:
     """SQL for one value and for its error message (null when fine). kind: text, date, timestamp, number."""
-    expr = f"CAST({_q(spec.column)} AS VARCHAR)" if spec.column else _lit(spec.constant or "")
+    expr = f"CAST({_q(spec.column)} AS VARCHAR)" if spec.column else sql_literal(spec.constant or "")
     for t in spec.transforms:
         expr = _transform(expr, t)
     raw = expr
     error = None
     if spec.date_format:
-        parsed = f"try_strptime({raw}, {_lit(spec.date_format)})"
+        parsed = f"try_strptime({raw}, {sql_literal(spec.date_format)})"
         expr = f"strftime({parsed}, '%Y-%m-%d')" if kind == "date" else parsed
         bad = f"({raw} IS NOT NULL AND trim({raw}) <> '' AND {parsed} IS NULL)"
-        message = f"'{label}: ' || {raw} || ' does not match date format ' || {_lit(spec.date_format)}"
+        message = f"'{label}: ' || {raw} || ' does not match date format ' || {sql_literal(spec.date_format)}"
     elif kind == "timestamp":
         expr = f"try_cast(try_cast(nullif(trim({raw}), '') AS TIMESTAMPTZ) AS TIMESTAMP)"
         bad = f"(nullif(trim({raw}), '') IS NOT NULL AND {expr} IS NULL)"
@@ -104,7 +105,7 @@ def _json_list(values: list[str]) -> str:
 
 
 def _json_map(pairs: list[tuple[str, str]]) -> str:
-    args = ", ".join(f"{_lit(k)}, nullif(trim({v}), '')" for k, v in pairs)
+    args = ", ".join(f"{sql_literal(k)}, nullif(trim({v}), '')" for k, v in pairs)
     return f"CAST(json_object({args}) AS VARCHAR)"
 
 
@@ -157,10 +158,10 @@ def _event_columns(source: SourceConfig) -> tuple[dict[str, str], list[str]]:
     values = {k: c.value for k, c in parts.items()}
     errors = [c.error for c in parts.values() if c.error]
     errors.append(f"CASE WHEN ({values['ts']}) IS NULL THEN 'events.timestamp: missing' END")
-    values["identity_type"] = _lit(e.identity_type)
+    values["identity_type"] = sql_literal(e.identity_type)
     event_type = _compile_spec(e.type, "events.type")
     values["type"] = event_type.value
-    allowed = ", ".join(_lit(t) for t in EVENT_TYPES)
+    allowed = ", ".join(sql_literal(t) for t in EVENT_TYPES)
     errors.append(f"CASE WHEN ({event_type.value}) IS NULL OR ({event_type.value}) NOT IN ({allowed}) THEN "
                   f"'events.type: ' || coalesce({event_type.value}, 'empty') || ' is not one of "
                   f"{', '.join(EVENT_TYPES)}' END")
@@ -234,11 +235,11 @@ class Mapper:
         if "_raw" in columns:
             return "_raw"
         present = [c for c in columns if c not in RESERVED_COLUMNS]
-        return "CAST(to_json({" + ", ".join(f"{_lit(c)}: {_q(c)}" for c in present) + "}) AS VARCHAR)"
+        return "CAST(to_json({" + ", ".join(f"{sql_literal(c)}: {_q(c)}" for c in present) + "}) AS VARCHAR)"
 
     def _hash(self, raw: str) -> str:
         # The mapping takes part in the hash: after a change to accord.yaml every row maps again.
-        return f"md5({raw} || {_lit(self.fingerprint)})"
+        return f"md5({raw} || {sql_literal(self.fingerprint)})"
 
     def map_into_stage(self, batch: pa.Table, first: bool, known: str) -> pa.Table:
         """Map a batch straight into the ``_stage`` table of this mapper's own connection (a DuckDB store);
