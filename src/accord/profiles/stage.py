@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from accord.profiles.decisions import apply_constraints, constraints
 from accord.profiles.golden import GoldenReport, build_golden, source_priorities
+from accord.profiles.identifiers import refresh_customer_identifiers
 from accord.profiles.ids import IdReport, assign_customer_ids
 from accord.profiles.settings import profiles_settings
 from accord.store.backend import Store
@@ -56,4 +57,5 @@ def build_profiles(store: Store, cfg: Any, clusters: pa.Table | pd.DataFrame | N
     with store.transaction():
         ids = assign_customer_ids(store, frame, run_id, run_id, edges, evidence_limit=settings.evidence_limit)
         golden = build_golden(store, settings, source_priorities(cfg))
+        refresh_customer_identifiers(store)
     return ProfilesReport(run_id, ids, golden, applied, split, round(time.perf_counter() - started, 3))
