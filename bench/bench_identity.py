@@ -20,6 +20,14 @@ precision >= 0.99, better F1 than splink, fewer people merged with someone else.
 
     .venv/bin/python bench/bench_identity.py                    # FEBRL and generated (100,000 people)
     .venv/bin/python bench/bench_identity.py --only generated --people 20000
+
+Scale (``--scale N`` people, about 2 records each; issue #4's 1,000,000-record target): the model is
+trained once and saved in the store (untimed, as in production, where a trained model serves many
+runs); then, each in its own process, Accord's whole resolution with that model (standardize, rules,
+predict, constrained clustering, write) is timed beside bare Splink's predict + cluster with the same
+model, blocking and records. Target: Accord's wall time / Splink's <= 1.0, peak memory <= 8 GB.
+
+    .venv/bin/python bench/bench_identity.py --scale 500000 --folder bench/out/identity_500k
 """
 
 from __future__ import annotations
@@ -170,6 +178,97 @@ def system_splink(folder: Path) -> dict:
             "timings": {k: round(v, 1) for k, v in timings.items()}}
 
 
+def scale_accord(folder: Path) -> dict:
+    """Accord's identity stage with the saved model: standardize, rules, predict, cluster, write."""
+    from accord.config import load_config
+    from accord.evaluate import evaluate
+    from accord.identity import resolve
+    from accord.store import open_store
+
+    cfg = load_config(folder / "accord.yaml")
+    store = open_store(cfg.store_url())
+    started = time.perf_counter()
+    report = resolve(store, cfg, "bench_scale_accord")
+    seconds = time.perf_counter() - started
+    if report.model_trained:
+        raise SystemExit("the saved model was not used: train it first (bench does) and keep accord.yaml unchanged")
+    scores = evaluate(store, folder / "truth.csv")
+    return {**_scored(scores), "wall_s": round(seconds, 1), "peak_mb": round(_peak_rss_mb()),
+            "timings": report.timings}
+
+
+def scale_splink(folder: Path) -> dict:
+    """Bare Splink's predict + cluster with Accord's saved model on the same standardized records
+    (standardizing is not timed: Splink does not do it)."""
+    from accord.config import load_config
+    from accord.evaluate import read_truth, score_clusters
+    from accord.identity.model import splink_warnings
+    from accord.identity.settings import identity_settings
+    from accord.identity.stage import latest_model, load_records, prepare
+    from accord.store import open_store
+
+    cfg = load_config(folder / "accord.yaml")
+    settings = identity_settings(cfg.identity)
+    store = open_store(cfg.store_url())
+    saved = latest_model(store)
+    if saved is None or saved[1] != settings.model.fingerprint():
+        raise SystemExit("no saved model fits accord.yaml: train it first (bench does)")
+    model = IdentityModel.from_json(settings.model, saved[2])
+    std = prepare(load_records(store), cfg.identity.default_region)
+    store.close()
+    timings = {}
+    started = time.perf_counter()
+    with splink_warnings():
+        linker = model._linker_for(std)
+        predictions = linker.inference.predict(threshold_match_probability=cfg.identity.review_threshold,
+                                               warning_mode="never")
+        timings["predict"] = time.perf_counter() - started
+        lap = time.perf_counter()
+        clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
+            predictions, threshold_match_probability=cfg.identity.auto_merge_threshold).as_pandas_dataframe()
+    timings["cluster"] = time.perf_counter() - lap
+    seconds = time.perf_counter() - started
+    predicted = dict(zip(clusters["rid"].astype(str), clusters["cluster_id"].astype(str)))
+    scores = score_clusters(predicted, read_truth(folder / "truth.csv"))
+    return {**_scored(scores), "wall_s": round(seconds, 1), "peak_mb": round(_peak_rss_mb()),
+            "timings": {k: round(v, 1) for k, v in timings.items()}}
+
+
+def train_once(folder: Path) -> dict:
+    from accord.config import load_config
+    from accord.identity import resolve
+    from accord.store import open_store
+
+    cfg = load_config(folder / "accord.yaml")
+    store = open_store(cfg.store_url())
+    started = time.perf_counter()
+    report = resolve(store, cfg, "bench_scale_train", retrain=True)
+    return {"train_run_s": round(time.perf_counter() - started, 1), "peak_mb": round(_peak_rss_mb()),
+            "timings": report.timings}
+
+
+def scale_rows(people: int, seed: int, folder: Path | None) -> list[dict]:
+    with tempfile.TemporaryDirectory(prefix="accord-bench-") as tmp:
+        folder = folder or Path(tmp) / "synth"
+        if not (folder / "truth.csv").exists():
+            prep = prepare_generated(people, seed, folder)
+            print(f"generated {people:,} people in {prep['generate_s']} s; ingested "
+                  f"{prep['people_records']:,} people records in {prep['ingest_s']} s", flush=True)
+        rows = []
+        for system in ("train", "scale_accord", "scale_splink"):
+            out = subprocess.run([sys.executable, __file__, "--system", system, "--folder", str(folder)],
+                                 check=True, capture_output=True, text=True)
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"{system}: {result}", flush=True)
+            if system != "train":
+                result.pop("timings")
+                rows.append({"dataset": f"scale_{people}", "system": system.removeprefix("scale_"), **result})
+        accord, splink = rows[0]["wall_s"], rows[1]["wall_s"]
+        print(f"scale {people:,} people: accord end to end {accord} s / splink predict+cluster {splink} s "
+              f"= ratio {accord / splink:.2f} (target <= 1.0); peak {rows[0]['peak_mb']} MB (target <= 8192)")
+        return rows
+
+
 def _scored(scores: dict) -> dict:
     return {"pairwise_p": scores["pairwise"]["precision"], "pairwise_r": scores["pairwise"]["recall"],
             "pairwise_f1": scores["pairwise"]["f1"], "bcubed_f1": scores["bcubed"]["f1"],
@@ -201,11 +300,17 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=100_000, help="generated people (default 100,000)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--folder", type=Path, help="reuse (or keep) the generated project here")
-    parser.add_argument("--system", choices=["accord", "splink"], help=argparse.SUPPRESS)
+    parser.add_argument("--scale", type=int, metavar="PEOPLE",
+                        help="time end-to-end resolution with a saved model beside Splink's predict + cluster")
+    parser.add_argument("--system", choices=sorted(SYSTEMS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.system:
-        fn = system_accord if args.system == "accord" else system_splink
-        print(json.dumps(fn(args.folder), default=float))
+        print(json.dumps(SYSTEMS[args.system](args.folder), default=float))
+        return
+    if args.scale:
+        rows = scale_rows(args.scale, args.seed, args.folder)
+        pd.set_option("display.width", 250)
+        print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         return
     rows = []
     if args.only != "generated":
@@ -220,6 +325,9 @@ def main() -> None:
             got = table[(table.dataset == name) & (table.system == "accord")]["pairwise_f1"].iloc[0]
             print(f"{name}: accord pairwise F1 {got:.4f} {'>=' if got >= target else '<'} target {target}")
 
+
+SYSTEMS = {"accord": system_accord, "splink": system_splink, "train": train_once,
+           "scale_accord": scale_accord, "scale_splink": scale_splink}
 
 if __name__ == "__main__":
     main()
