@@ -4,12 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test services bench bench-ingest bench-synth bench-identity bench-profiles bench-api clean
+.PHONY: setup demo test services ui-deps bench-ui bench bench-ingest bench-synth bench-identity bench-profiles bench-incremental bench-api bench-models bench-traits bench-decide bench-segments bench-privacy clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,spark]'
+	# Open Bandit Dataset sample for the off-policy evaluation check: obp needs Python < 3.11, so only its data is used.
+	$(BIN)/pip install --quiet --no-deps --ignore-requires-python 'obp==0.5.7'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -23,10 +25,15 @@ services:
 demo: setup
 	$(BIN)/accord demo
 
-test: setup services
-	$(BIN)/pytest -q
+# The browser the dashboard tests drive: Debian's Chromium (Playwright is told its path; it never downloads one).
+ui-deps:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
-bench: bench-ingest bench-synth bench-identity bench-profiles bench-api
+# Two workers, one test file each at a time (files share session fixtures such as the demo server).
+test: setup services ui-deps
+	$(BIN)/pytest -q -n 2 --dist loadfile
+
+bench: bench-ingest bench-synth bench-identity bench-profiles bench-incremental bench-api bench-ui bench-models bench-traits bench-decide bench-segments bench-privacy
 
 bench-ingest: setup
 	$(BIN)/python bench/bench_ingest.py
@@ -40,8 +47,30 @@ bench-identity: setup
 bench-profiles: setup
 	$(BIN)/python bench/bench_profiles.py
 
+bench-incremental: setup
+	$(BIN)/python bench/bench_incremental.py
+
 bench-api: setup services
 	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/bench_api.py --scenario latency
+
+bench-ui: setup
+	$(BIN)/python bench/bench_ui.py
+
+bench-segments: setup
+	$(BIN)/python bench/bench_segments.py
+
+bench-models: setup
+	$(BIN)/python bench/bench_models.py
+
+bench-traits: setup
+	$(BIN)/python bench/bench_traits.py
+
+bench-decide: setup
+	$(BIN)/python bench/bench_decide.py
+
+bench-privacy: setup
+	$(BIN)/python bench/bench_privacy.py
 
 clean:
 	rm -rf $(VENV) accord-demo .pytest_cache bench/out

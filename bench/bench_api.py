@@ -1,18 +1,30 @@
-"""Sustained event collection through POST /v1/batch, with a zero-loss check.
+"""API benchmarks: sustained collection through POST /v1/batch, and profile-lookup and identify latency.
 
-Starts ``accord serve`` on a fresh store on loopback, sends batches from this (separate)
-process for --duration seconds over keep-alive connections, then checks that the store holds
-exactly the events the server acknowledged, and reports events/s.
+``--scenario collect`` (default) starts ``accord serve`` on a fresh store on loopback, sends batches
+from this (separate) process for --duration seconds over keep-alive connections, then checks that
+the store holds exactly the events the server acknowledged, and reports events/s.
+
+``--scenario latency`` builds (once, into bench/out) a store of --people customers with two source
+records each (2 × 500,000 = 1,000,000 records by default: customers, records, golden values and
+the identifier index, written with SQL in the shape the pipeline writes them), serves it, and sends
+open-loop load from a separate process (bench/api_load.py): profile lookups by email at
+--lookup-rate requests/s, then identify calls each with a new email and user id at
+--identify-rate. Latency runs from each request's scheduled time to its response. In the same run
+it times the bare store's point query the lookup starts with, as the floor.
 
     .venv/bin/python bench/bench_api.py                       # DuckDB, 60 s
     .venv/bin/python bench/bench_api.py --store postgresql://postgres@127.0.0.1:5432/test --workers 2
+    .venv/bin/python bench/bench_api.py --scenario latency [--people 500000] [--seconds 30]
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
+import random
+import statistics
 import socket
 import subprocess
 import sys
@@ -26,6 +38,8 @@ import orjson
 
 LOOPBACK = "127.0.0.1"
 WRITE_KEY = "bench-write-key"
+READ_KEY = "bench-read-key"
+OUT = Path(__file__).resolve().parent / "out"
 
 
 def free_port() -> int:
@@ -35,11 +49,11 @@ def free_port() -> int:
 
 
 def start_server(project: Path, port: int, workers: int | None) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "accord.api.cli", "-c", str(project), "serve", "--host", LOOPBACK,
+    cmd = [sys.executable, "-m", "accord.cli", "-c", str(project), "serve", "--host", LOOPBACK,
            "--port", str(port)]
     if workers:
         cmd += ["--workers", str(workers)]
-    env = {**os.environ, "ACCORD_WRITE_KEY": WRITE_KEY}
+    env = {**os.environ, "ACCORD_WRITE_KEY": WRITE_KEY, "ACCORD_READ_KEY": READ_KEY}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -53,6 +67,16 @@ def start_server(project: Path, port: int, workers: int | None) -> subprocess.Po
         except OSError:
             time.sleep(0.1)
     raise SystemExit("server did not become healthy within 60 s")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """Stop the server; one still draining a backlog after 30 s is killed (its store is read next)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def batch_body(size: int, seq: int) -> bytes:
@@ -103,16 +127,7 @@ def count_stored(store_url: str) -> int:
         store.close()
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--duration", type=float, default=60.0, help="seconds of sending (default 60)")
-    p.add_argument("--store", default="duckdb", help="'duckdb' (a fresh file) or a postgresql:// URL")
-    p.add_argument("--batch-size", type=int, default=100, help="events per /v1/batch request (default 100, "
-                                                               "the Segment and RudderStack SDKs' default)")
-    p.add_argument("--connections", type=int, default=8, help="concurrent client connections (default 8)")
-    p.add_argument("--workers", type=int, default=None, help="server worker processes (PostgreSQL only)")
-    args = p.parse_args()
-
+def collect(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp)
         schema = None
@@ -137,8 +152,7 @@ def main() -> None:
                 t.join()
             elapsed = time.monotonic() - started
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            stop_server(server)
         stored = count_stored(store_url)
         if schema:
             import psycopg
@@ -148,12 +162,169 @@ def main() -> None:
 
     rate = totals["acked"] / elapsed
     print(f"store={args.store.split(':')[0]} workers={args.workers or 1} batch={args.batch_size} "
-          f"connections={args.connections} duration={elapsed:.1f}s")
+          f"connections={args.connections} duration={elapsed:.1f}s load={os.getloadavg()[0]:.1f}")
     print(f"requests={totals['requests']} acknowledged={totals['acked']} failed={totals['failed']} "
           f"stored={stored}")
     print(f"throughput={rate:,.0f} events/s  loss={'none' if stored == totals['acked'] else 'YES'}")
     if stored != totals["acked"]:
         raise SystemExit(1)
+
+
+# --- latency ---------------------------------------------------------------------------------------
+
+def email_of(i: int) -> str:
+    return f"p{i}@mail{i % 50}.net"
+
+
+def build_store(path: Path, people: int) -> None:
+    """``people`` customers, each with a crm and a shop record, golden values and indexed identifiers."""
+    from accord.store import open_store
+
+    store = open_store(f"duckdb:///{path}")
+    c = store.conn
+    started = time.monotonic()
+    ts = "TIMESTAMP '2025-01-01 00:00:00'"
+    cid = "'cus_' || lpad(CAST(i AS TEXT), 8, '0')"
+    people_sql = f"FROM range(1, {people + 1}) t(i)"
+    steps = {
+        "customers": f"INSERT INTO customers SELECT {cid}, i, 'active', NULL, {ts}, 'bench', NULL {people_sql}",
+        "records": f"""INSERT INTO source_records (source, record_key, row_hash, raw, given_name, family_name,
+                emails, phones, city, postcode, country, date_of_birth, external_ids, first_seen_at, valid_from, run_id)
+            SELECT s.source, s.prefix || i, md5(s.source || i),
+                   json_object('id', s.prefix || i, 'first', 'Given' || (i % 997), 'last', 'Family' || (i % 4999)),
+                   'Given' || (i % 997), 'Family' || (i % 4999),
+                   json_array('p' || i || '@mail' || (i % 50) || '.net'),
+                   json_array('+1212' || lpad(CAST(i % 10000000 AS TEXT), 7, '0')),
+                   'City' || (i % 300), lpad(CAST(i % 99999 AS TEXT), 5, '0'), 'US',
+                   CAST(DATE '1950-01-01' + CAST(i % 18000 AS INTEGER) AS TEXT),
+                   json_object(s.source || '_id', s.prefix || i), {ts}, {ts}, 'bench'
+            {people_sql}, (VALUES ('crm', 'C'), ('shop', 'S')) s(source, prefix)""",
+        "record_customer": "INSERT INTO record_customer SELECT source, record_key, "
+                           "'cus_' || lpad(substr(record_key, 2), 8, '0'), first_seen_at, 'bench' FROM source_records",
+        "golden_values": f"""INSERT INTO golden_values
+            SELECT {cid}, a.attribute, CASE a.attribute WHEN 'given_name' THEN 'Given' || (i % 997)
+                       WHEN 'family_name' THEN 'Family' || (i % 4999) WHEN 'city' THEN 'City' || (i % 300)
+                       WHEN 'postcode' THEN lpad(CAST(i % 99999 AS TEXT), 5, '0') ELSE 'US' END,
+                   'crm', 'C' || i, {ts}, 'most_recent'
+            {people_sql}, (VALUES ('given_name'), ('family_name'), ('city'), ('postcode'), ('country')) a(attribute)
+            ORDER BY 1, 2""",
+        "golden_multi": f"""INSERT INTO golden_multi
+            SELECT {cid}, m.attribute, CASE m.attribute WHEN 'emails' THEN 'p' || i || '@mail' || (i % 50) || '.net'
+                       ELSE '+1212' || lpad(CAST(i % 10000000 AS TEXT), 7, '0') END,
+                   {ts}, {ts}, '["crm", "shop"]', 2, 'shop', 'S' || i, 'all_values'
+            {people_sql}, (VALUES ('emails'), ('phones')) m(attribute) ORDER BY 1, 2""",
+        "customer_identifiers": f"""INSERT INTO customer_identifiers
+            SELECT x.id_type, CASE x.id_type WHEN 'email' THEN 'p' || i || '@mail' || (i % 50) || '.net'
+                       WHEN 'phone' THEN '+1212' || lpad(CAST(i % 10000000 AS TEXT), 7, '0')
+                       WHEN 'crm_id' THEN 'C' || i WHEN 'shop_id' THEN 'S' || i ELSE 'C' || i END,
+                   {cid}, 'golden', {ts}, {ts}
+            {people_sql}, (VALUES ('email'), ('phone'), ('crm_id'), ('shop_id'), ('user_id')) x(id_type)""",
+    }
+    for name, sql in steps.items():
+        with store.transaction():
+            c.execute(sql)
+        print(f"  built {name} ({time.monotonic() - started:.0f} s)", flush=True)
+    store.execute("UPDATE profile_counters SET last_value = ? WHERE name = 'customer'", (people,))
+    store.execute("CHECKPOINT")
+    store.close()
+
+
+def percentiles(values: list[float]) -> str:
+    if not values:
+        return "no answers"
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    return f"p50={q[49]:.2f} p95={q[94]:.2f} p99={q[98]:.2f} max={max(values):.2f} ms"
+
+
+def open_loop(port: int, rate: float, seconds: float, requests: list[dict]) -> dict:
+    """Run bench/api_load.py in its own process; its result."""
+    lines = b"\n".join(json.dumps(r).encode() for r in requests)
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("api_load.py")), str(port), str(rate),
+                           str(seconds)], input=lines, capture_output=True, check=True)
+    return json.loads(proc.stdout)
+
+
+def store_floor(path: Path, people: int, n: int = 2000) -> list[float]:
+    """Latency of the bare point query on the identifier index, in process (the lookup's floor)."""
+    from accord.store import connect
+
+    store = connect(f"duckdb:///{path}")
+    rng = random.Random(7)
+    out = []
+    for _ in range(n):
+        value = email_of(rng.randint(1, people))
+        t = time.perf_counter()
+        store.fetchall("SELECT id_type, customer_id FROM customer_identifiers WHERE value IN (?)", (value,))
+        out.append((time.perf_counter() - t) * 1000)
+    store.close()
+    return out
+
+
+def latency(args: argparse.Namespace) -> None:
+    folder = OUT / f"api_{args.people}"
+    path = folder / "store.duckdb"
+    if not (folder / "built").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        for p in folder.glob("store.duckdb*"):
+            p.unlink()
+        print(f"building a store of {args.people:,} customers / {2 * args.people:,} records into {folder}", flush=True)
+        build_store(path, args.people)
+        (folder / "built").write_text("ok\n")
+    (folder / "accord.yaml").write_text(f"store: 'duckdb:///{path}'\n", encoding="utf-8")
+    floor = store_floor(path, args.people)
+    rng = random.Random(42)
+    read = {"Authorization": f"Bearer {READ_KEY}"}
+    lookups = [{"method": "GET", "path": f"/v1/profiles/email:{email_of(rng.randint(1, args.people))}",
+                "headers": read} for _ in range(20_000)]
+    run = uuid.uuid4().hex[:8]
+    write = {"Authorization": f"Bearer {WRITE_KEY}"}
+    n_identify = int(args.identify_rate * args.seconds)
+    identifies = [{"method": "POST", "path": "/v1/identify", "headers": write, "body": json.dumps({
+        "messageId": f"{run}-{i}", "userId": f"new-{run}-{i}", "anonymousId": f"anon-{run}-{i}",
+        "traits": {"email": f"new-{run}-{i}@fresh{i % 97}.io", "firstName": "New", "lastName": f"Person{i}"}})}
+        for i in range(n_identify)]
+    port = free_port()
+    server = start_server(folder, port, None)
+    try:
+        open_loop(port, args.lookup_rate, 5, lookups[-2000:])  # warm-up, not counted
+        looked = open_loop(port, args.lookup_rate, args.seconds, lookups)
+        identified = open_loop(port, args.identify_rate, args.seconds, identifies)
+    finally:
+        stop_server(server)
+    from accord.store import connect
+
+    with connect(f"duckdb:///{path}") as store:
+        stitched = store.scalar("SELECT COUNT(*) FROM customer_identifiers WHERE id_type = 'user_id' "
+                                "AND value LIKE ?", (f"new-{run}-%",))
+    print(f"store=duckdb people={args.people:,} records={2 * args.people:,} seconds={args.seconds:g} "
+          f"load={os.getloadavg()[0]:.1f}")
+    print(f"bare store point query (floor, in process): {percentiles(floor)}")
+    print(f"profile lookup GET /v1/profiles/email:X at {args.lookup_rate:g}/s: sent={looked['sent']} "
+          f"ok={looked['ok']} errors={looked['errors']} statuses={looked['statuses']} "
+          f"{percentiles(looked['latencies_ms'])}")
+    print(f"identify with a new email at {args.identify_rate:g}/s: sent={identified['sent']} ok={identified['ok']} "
+          f"errors={identified['errors']} statuses={identified['statuses']} stitched={stitched} "
+          f"{percentiles(identified['latencies_ms'])}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scenario", choices=("collect", "latency"), default="collect")
+    p.add_argument("--duration", type=float, default=60.0, help="collect: seconds of sending (default 60)")
+    p.add_argument("--store", default="duckdb", help="collect: 'duckdb' (a fresh file) or a postgresql:// URL")
+    p.add_argument("--batch-size", type=int, default=100, help="collect: events per /v1/batch request (default "
+                                                               "100, the Segment and RudderStack SDKs' default)")
+    p.add_argument("--connections", type=int, default=8, help="collect: concurrent client connections (default 8)")
+    p.add_argument("--workers", type=int, default=None, help="collect: server worker processes (PostgreSQL only)")
+    p.add_argument("--people", type=int, default=500_000, help="latency: customers in the store (2 records each)")
+    p.add_argument("--seconds", type=float, default=30.0, help="latency: seconds of load per measurement")
+    p.add_argument("--lookup-rate", type=float, default=500.0, help="latency: profile lookups per second")
+    p.add_argument("--identify-rate", type=float, default=100.0, help="latency: identify calls per second")
+    args = p.parse_args()
+    if args.scenario == "collect":
+        collect(args)
+    else:
+        latency(args)
 
 
 if __name__ == "__main__":

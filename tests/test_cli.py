@@ -128,7 +128,7 @@ def test_ingest_json_prints_the_report_of_each_source(tmp_path, store_url):
     (report,) = json.loads(result.stdout)
     report.pop("seconds")
     assert report == {"source": "crm", "read": 3, "new": 0, "updated": 0, "unchanged": 2, "deleted": 0,
-                      "quarantined": 1, "error": None, "warnings": []}
+                      "quarantined": 1, "error": None, "warnings": [], "suppressed": 0}
 
 
 def test_a_failing_source_exits_1_naming_its_file_and_the_others_still_run(tmp_path, store_url):

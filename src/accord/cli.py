@@ -396,11 +396,28 @@ def demo(ctx: click.Context, directory: Path, people: int, seed: int, serve: boo
 def _register_area_commands() -> None:
     """Verbs that live beside the area they drive."""
     from accord.api.cli import serve
+    from accord.decisions.cli import COMMANDS as DECISION_COMMANDS
+    from accord.privacy.cli import COMMANDS as PRIVACY_COMMANDS
+    from accord.privacy.cli import guard_pii_verbs
     from accord.profiles.cli import COMMANDS as PROFILE_COMMANDS
+    from accord.segments.cli import COMMANDS as SEGMENT_COMMANDS
+    from accord.traits.models_cli import COMMANDS as MODEL_COMMANDS
+    from accord.traits.cli import COMMANDS as TRAIT_COMMANDS
 
     main.add_command(serve)
+    for command in DECISION_COMMANDS:
+        main.add_command(command)
     for command in PROFILE_COMMANDS:
         main.add_command(command)
+    for command in SEGMENT_COMMANDS:
+        main.add_command(command)
+    for command in MODEL_COMMANDS:
+        main.add_command(command)
+    for command in TRAIT_COMMANDS:
+        main.add_command(command)
+    for command in PRIVACY_COMMANDS:
+        main.add_command(command)
+    guard_pii_verbs(main)  # --purpose and the access audit on verbs that print a person's data
 
 
 _register_area_commands()

@@ -13,9 +13,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from accord.decisions.settings import DecisionsSettings
 from accord.errors import ConfigError
+from accord.privacy.settings import PrivacySettings
 from accord.identity.settings import IdentitySettings
 from accord.profiles.settings import ProfilesSettings
+from accord.segments.settings import SegmentsSettings
+from accord.traits.model_settings import ChurnSettings, ClvSettings
+from accord.traits.settings import TraitsSettings
 
 CONFIG_FILE = "accord.yaml"
 
@@ -248,10 +253,12 @@ class ProjectConfig(_Strict):
     sources: list[SourceConfig] = Field(default_factory=list)
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     profiles: ProfilesSettings = Field(default_factory=ProfilesSettings)
-    traits: StageSection = Field(default_factory=StageSection)
-    segments: StageSection = Field(default_factory=StageSection)
-    privacy: StageSection = Field(default_factory=StageSection)
-    decisions: StageSection = Field(default_factory=StageSection)
+    traits: TraitsSettings = Field(default_factory=TraitsSettings)
+    clv: ClvSettings = Field(default_factory=ClvSettings)
+    churn: ChurnSettings = Field(default_factory=ChurnSettings)
+    segments: SegmentsSettings = Field(default_factory=SegmentsSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    decisions: DecisionsSettings = Field(default_factory=DecisionsSettings)
     api: StageSection = Field(default_factory=StageSection)
 
     base_dir: Path = Field(default=Path("."), exclude=True)

@@ -48,6 +48,14 @@ def run_demo(directory: Path, *, people: int, seed: int, console: Console) -> di
         console.print(f"identity: {identity['records']:,} records -> {identity['clusters']:,} customers, "
                       f"{identity['auto_edges']:,} merges, {identity['review_edges']:,} pairs for review, "
                       f"{identity['rejected_edges']:,} refused by constraints", highlight=False)
+    traits = report["stages"].get("traits")
+    if traits:
+        console.print(f"traits: {len(traits.get('traits', [])):,} traits for {traits.get('customers', 0):,} customers "
+                      f"from {traits.get('events_attributed', 0):,} attributed events", highlight=False)
+    segments = (report["stages"].get("segments") or {}).get("segments") or {}
+    for name, seg in segments.items():
+        size = seg.get("members", seg.get("size")) if isinstance(seg, dict) else seg
+        console.print(f"segment {name}: {size} members", highlight=False)
 
         console.rule("3. identity resolution against the known truth")
         with open_store(cfg.store_url()) as store:

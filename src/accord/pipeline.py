@@ -24,14 +24,38 @@ def run_pipeline(cfg: ProjectConfig, *, full: bool = False,
         run.report["stages"] = stages
         if not failed and any(s.kind == "people" for s in cfg.sources):
             from accord.identity import resolve
+            from accord.identity.incremental import resolve_changes
 
-            identity = resolve(run.store, cfg, run.run_id)
+            # Incremental unless --full: only new, changed and removed records, and what links to them.
+            identity = (resolve(run.store, cfg, run.run_id) if full
+                        else resolve_changes(run.store, cfg, run.run_id))
             stages["identity"] = identity.as_dict()
 
             from accord.profiles import build_profiles
 
-            profiles = build_profiles(run.store, cfg, None, run.run_id)
+            profiles = build_profiles(run.store, cfg, None, run.run_id, scope=identity.scope)
             stages["profiles"] = profiles.as_dict()
+
+            from accord.privacy.stage import run_privacy
+
+            stages["privacy"] = run_privacy(run.store, cfg, run.run_id).as_dict()  # consent, then retention
+
+            # Lifetime value and churn risk; before the computed traits, whose health score reads churn_risk.
+            from accord.traits.model_traits import compute_model_traits
+
+            stages["model_traits"] = compute_model_traits(run.store, cfg, run.run_id).as_dict()
+
+            from accord.traits import compute_traits
+
+            stages["traits"] = compute_traits(run.store, cfg, run.run_id).as_dict()
+
+            from accord.segments.batch import evaluate_segments
+
+            stages["segments"] = evaluate_segments(run.store, cfg, run.run_id).as_dict()
+
+            from accord.decisions.stage import run_decisions_stage
+
+            stages["decisions"] = run_decisions_stage(run.store, cfg, run.run_id).as_dict()  # retrain on schedule
         run.report["seconds"] = round(time.perf_counter() - started, 3)
         run_id = run.run_id
     return {

@@ -48,14 +48,28 @@ class Api:
         worker = self.client.app.state.store_worker  # type: ignore[attr-defined]
         return self.client.portal.call(worker.call, lambda store: store.fetchall(sql, params))  # type: ignore[union-attr]
 
+    def get(self, path: str, key: str | None = READ_KEY, **kw: Any) -> Any:
+        return self.client.get(path, headers=bearer(key) if key else {}, **kw)
+
+    def run(self, fn: Any) -> Any:
+        """Run ``fn(store)`` in one transaction on the app's store thread (to set up a test's data)."""
+        worker = self.client.app.state.store_worker  # type: ignore[attr-defined]
+
+        def in_transaction(store: Any) -> Any:
+            with store.transaction():
+                return fn(store)
+
+        return self.client.portal.call(worker.call, in_transaction)  # type: ignore[union-attr]
+
 
 @pytest.fixture
 def make_api(store_url: str) -> Iterator[Any]:
     """Start the app on this backend's store: ``make_api(api_section={...}, environ={...})``."""
     clients: list[TestClient] = []
 
-    def make(api_section: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> Api:
-        cfg = ProjectConfig.model_validate({"store": store_url, "api": api_section or {}})
+    def make(api_section: dict[str, Any] | None = None, environ: dict[str, str] | None = None,
+             identity: dict[str, Any] | None = None) -> Api:
+        cfg = ProjectConfig.model_validate({"store": store_url, "api": api_section or {}, "identity": identity or {}})
         client = TestClient(create_app(cfg, environ=KEYS_ENV if environ is None else environ))
         client.__enter__()
         clients.append(client)
@@ -100,7 +114,8 @@ class Server:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(cmd, env={**os.environ, **KEYS_ENV}, stdout=log, stderr=log,
                                          start_new_session=True)
-        deadline = time.monotonic() + 30
+        # Generous: each worker process imports the whole app first, slow on a busy shared machine.
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.log.read_text()
             try:
@@ -110,6 +125,7 @@ class Server:
                     return self
             except OSError:
                 time.sleep(0.05)
+        self.kill()  # a server that never answered must not outlive the test
         raise AssertionError(f"server did not start: {self.log.read_text()}")
 
     def kill(self) -> None:

@@ -29,7 +29,7 @@ def test_read_key_cannot_collect(api: Api) -> None:
     r = api.post("/v1/track", TRACK, key=READ_KEY)
     assert (r.status_code, r.json()) == (403, {
         "code": "forbidden",
-        "message": "key 'env:ACCORD_READ_KEY' has role 'read'; this endpoint needs admin or write"})
+        "message": "key 'env:ACCORD_READ_KEY' has role 'read'; this endpoint needs one of: admin, ingest, write"})
 
 
 def test_write_key_collects_with_bearer(api: Api) -> None:
@@ -72,5 +72,5 @@ def test_bad_key_hash_in_config_names_the_entry() -> None:
 
 
 def test_unknown_role_in_config_names_the_entry() -> None:
-    with pytest.raises(ConfigError, match=r"^accord.yaml: api.keys\[0\].role: Input should be 'admin', 'read' or"):
+    with pytest.raises(ConfigError, match=r"^accord.yaml: api.keys\[0\].role: Input should be 'admin', 'steward', "):
         configured_keys({"keys": [{"name": "x", "role": "owner", "key_hash": hash_key("k")}]}, environ={})

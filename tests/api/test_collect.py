@@ -56,8 +56,8 @@ def test_identify_stores_an_event_and_an_identity_signal_with_traits(api: Api) -
     assert api.rows("SELECT type FROM events") == [("identify",)]
     rows = api.rows("SELECT event_id, type, user_id, anonymous_id, previous_id, group_id, traits, processed_at "
                     "FROM identity_signals")
-    assert [r[:6] + (json.loads(r[6]) if isinstance(r[6], str) else r[6], r[7]) for r in rows] == [
-        ("m1", "identify", "u1", "a1", None, None, {"email": "ada@example.com"}, None)]
+    assert [r[:6] + (json.loads(r[6]) if isinstance(r[6], str) else r[6], type(r[7])) for r in rows] == [
+        ("m1", "identify", "u1", "a1", None, None, {"email": "ada@example.com"}, datetime)]  # stitched at once
 
 
 def test_alias_stores_the_previous_id_signal(api: Api) -> None:

@@ -30,7 +30,12 @@ def test_api_conforms_to_its_openapi_spec(serve: Any) -> None:
     server = serve(workers=1)
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 12  # health, seven collection routes, four profile routes
+    labels = {op.label for op in operations}
+    core = {"GET /health", *(f"POST /v1/{t}" for t in ("identify", "track", "page", "screen", "group", "alias",
+                                                       "batch")),
+            *(f"GET /v1/profiles/{{ref}}{sub}" for sub in ("", "/records", "/events", "/history", "/traits",
+                                                           "/segments"))}
+    assert core <= labels  # every area's routes are fuzzed, these at least
     statuses: set[int] = set()
     for operation in operations:
         modes = [GenerationMode.POSITIVE] + ([GenerationMode.NEGATIVE] if operation.method == "post" else [])

@@ -30,11 +30,11 @@ def test_serve_publishes_the_openapi_spec_and_docs(serve: Any) -> None:
     spec = orjson.loads(conn.getresponse().read())
     conn.request("GET", "/docs")
     docs = conn.getresponse()
-    assert (sorted(spec["paths"]), docs.status, b"swagger" in docs.read().lower()) == (
-        ["/health", "/v1/alias", "/v1/batch", "/v1/group", "/v1/identify", "/v1/page",
-         "/v1/profiles/{ref}", "/v1/profiles/{ref}/events", "/v1/profiles/{ref}/history",
-         "/v1/profiles/{ref}/records", "/v1/screen", "/v1/track"],
-        200, True)
+    core = {"/health", "/v1/alias", "/v1/batch", "/v1/group", "/v1/identify", "/v1/page", "/v1/profiles/{ref}",
+            "/v1/profiles/{ref}/events", "/v1/profiles/{ref}/history", "/v1/profiles/{ref}/records",
+            "/v1/profiles/{ref}/segments", "/v1/profiles/{ref}/traits", "/v1/screen", "/v1/track"}
+    # Other areas (decisions, privacy, segments) add their routes to the same spec.
+    assert (core - set(spec["paths"]), docs.status, b"swagger" in docs.read().lower()) == (set(), 200, True)
 
 
 def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:

@@ -123,3 +123,27 @@ def test_bob_and_robert_merge_but_twins_with_different_given_names_stay_apart():
     result = cluster_edges(names, edges(*rows), given_names=names, unique_values=dob)
     assert groups(result) == [["a", "b", "c"], ["d"]]
     assert status(result)[("a", "d")] == ("rejected", "cannot_link:given_name")
+
+
+def test_a_human_cannot_link_refuses_every_merge_that_joins_the_pair():
+    # a-b-c are strong matches; a human said a and c are two people: the chain cannot join them.
+    rows = [("a", "b", 0.999), ("b", "c", 0.998), ("a", "c", None, "rule:email")]
+    result = cluster_edges("abc", edges(*rows), cannot_link={"a": {"c"}, "c": {"a"}})
+    assert groups(result) == [["a", "b"], ["c"]]
+    assert status(result)[("a", "c")] == ("rejected", "cannot_link:decision")
+    assert status(result)[("b", "c")] == ("rejected", "cannot_link:decision")
+
+
+def test_a_human_must_link_merges_what_the_automatic_tests_would_refuse():
+    # Different birth dates: a cannot-link the clustering enforces, unless a human said "same".
+    dob = {"a": {"dob": "1980-01-01"}, "b": {"dob": "1990-06-15"}}
+    result = cluster_edges("ab", edges(("a", "b", None, "decision:must_link")), unique_values=dob)
+    assert groups(result) == [["a", "b"]]
+    assert status(result)[("a", "b")] == ("auto", None)
+
+
+def test_a_human_cannot_link_wins_over_a_must_link():
+    rows = [("a", "b", None, "decision:must_link"), ("b", "c", None, "decision:must_link")]
+    result = cluster_edges("abc", edges(*rows), cannot_link={"a": {"c"}, "c": {"a"}})
+    assert groups(result) == [["a", "b"], ["c"]]
+    assert status(result)[("b", "c")] == ("rejected", "cannot_link:decision")

@@ -14,11 +14,15 @@ from pydantic.json_schema import models_json_schema
 from accord import __version__
 from accord.api.auth import configured_keys, load_keys, sync_keys
 from accord.api.errors import install_error_handlers
+from accord.api.hooks import CollectHooks
 from accord.api.messages import now_utc
 from accord.api.models import MESSAGE_MODELS, Batch
-from accord.api.routers import collect, health, profiles
-from accord.api.store_worker import StoreWorker
+from accord.api.routers import collect, decisions, health, privacy, profiles, segments
+from accord.api.store_worker import StoreWorker, Stitcher
 from accord.config import ProjectConfig, load_config
+from accord.events import StitchRules
+from accord.events.model import incremental_model
+from accord.ui import include_ui
 
 log = logging.getLogger("accord.api")
 
@@ -35,9 +39,12 @@ def create_app(cfg: ProjectConfig, environ: Mapping[str, str] | None = None, *, 
     keys = configured_keys(cfg.api.model_extra, environ)  # a bad api.keys entry fails here, before serving
     store_url = cfg.store_url()
 
+    stitcher = Stitcher(StitchRules.from_settings(cfg.identity, cfg.identity.default_region), incremental_model(cfg))
+    hooks = CollectHooks()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        worker = StoreWorker(store_url)
+        worker = StoreWorker(store_url, stitcher, hooks)
         worker.start()
         try:
             app.state.store_worker = worker
@@ -61,10 +68,15 @@ def create_app(cfg: ProjectConfig, environ: Mapping[str, str] | None = None, *, 
     )
     app.state.default_region = cfg.identity.default_region  # profile lookups read phones as identity does
     app.state.store_dialect = "duckdb" if store_url.startswith("duckdb:") else "postgresql"
+    app.state.collect_hooks = hooks  # before/after-commit callbacks of collection (see api/hooks.py)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(collect.router)
     app.include_router(profiles.router)
+    app.include_router(decisions.make_router(cfg))
+    privacy.install(app, cfg)  # consent, export, erasure, audit routes; suppression and consent in collection
+    segments.install(app, cfg)  # segment routes, real-time membership after collection, webhook delivery
+    include_ui(app, cfg)  # the dashboard at /ui
     _declare_message_schemas(app)
     return app
 

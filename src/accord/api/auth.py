@@ -1,9 +1,12 @@
 """API keys with roles, stored hashed; FastAPI dependencies that check them.
 
-Roles: ``write`` sends events (collection only), ``read`` reads profiles, ``admin`` does
-everything. Keys come from accord.yaml (``api.keys``: name, role, key_hash) and from the
-environment (ACCORD_ADMIN_KEY, ACCORD_READ_KEY, ACCORD_WRITE_KEY); both are re-synced into
-the ``api_keys`` table at every start, so a key removed from the config stops working.
+Roles (``ROLE_DESCRIPTIONS``): ``admin`` does everything; ``steward`` reads profiles and handles
+review and privacy requests (consent, export, erasure); ``analyst`` reads profiles with PII masked;
+``marketer`` works with segments and decisions; ``ingest`` sends events (collection only). Two
+documented aliases keep older keys working: ``write`` is ``ingest``, and ``read`` reads profiles
+unmasked. Keys come from accord.yaml (``api.keys``: name, role, key_hash) and from the environment
+(ACCORD_<ROLE>_KEY, e.g. ACCORD_STEWARD_KEY); both are re-synced into the ``api_keys`` table at every
+start, so a key removed from the config stops working.
 API keys are long random tokens, so a plain SHA-256 is the right hash: a slow password
 hash (scrypt) would protect nothing more and cost every request milliseconds.
 """
@@ -28,9 +31,38 @@ from accord.api.errors import ApiError
 from accord.errors import ConfigError
 from accord.store import Store
 
-Role = Literal["admin", "read", "write"]
-ROLES: tuple[Role, ...] = ("admin", "read", "write")
-ENV_KEYS: dict[str, Role] = {"ACCORD_ADMIN_KEY": "admin", "ACCORD_READ_KEY": "read", "ACCORD_WRITE_KEY": "write"}
+Role = Literal["admin", "steward", "analyst", "marketer", "ingest", "read", "write"]
+ROLES: tuple[Role, ...] = ("admin", "steward", "analyst", "marketer", "ingest", "read", "write")
+ROLE_DESCRIPTIONS: dict[str, str] = {
+    "admin": "everything",
+    "steward": "profiles, the review queue and privacy requests (consent, export, erasure, audit)",
+    "analyst": "profiles with PII masked",
+    "marketer": "segments and decisions",
+    "ingest": "event collection only",
+    "read": "profiles, unmasked (the key role from before the five roles; kept)",
+    "write": "alias of ingest (the key role from before the five roles; kept)",
+}
+ENV_KEYS: dict[str, Role] = {f"ACCORD_{r.upper()}_KEY": r for r in ROLES}
+# Which key roles satisfy a role a route requires (admin satisfies every role).
+SATISFIED_BY: dict[str, frozenset[str]] = {
+    "read": frozenset({"read", "steward", "analyst"}),
+    "write": frozenset({"write", "ingest"}),
+    "ingest": frozenset({"write", "ingest"}),
+    "steward": frozenset({"steward"}),
+    "analyst": frozenset({"analyst"}),
+    "marketer": frozenset({"marketer"}),
+    "admin": frozenset(),
+}
+MASKED_ROLES = frozenset({"analyst"})
+"""Roles that see profiles with PII masked (``accord.privacy.masking``)."""
+
+
+def allowed_roles(*required: str) -> frozenset[str]:
+    """Every key role that may call a route requiring one of ``required``."""
+    out = {"admin"}
+    for r in required:
+        out |= SATISFIED_BY[r]
+    return frozenset(out)
 
 
 class ApiKeyConfig(BaseModel):
@@ -150,8 +182,9 @@ def _presented_key(request: Request, allow_basic: bool) -> str | None:
 
 
 def require_role(*roles: Role, allow_basic: bool = False) -> Callable[..., ApiKey]:
-    """A dependency: the caller's key, which must have one of ``roles`` (admin always passes)."""
-    allowed = set(roles) | {"admin"}
+    """A dependency: the caller's key, which must have one of ``roles`` or a role that satisfies one
+    (``SATISFIED_BY``; admin always passes). The key is also put on ``request.state.api_key``."""
+    allowed = allowed_roles(*roles)
 
     def dependency(request: Request) -> ApiKey:
         key = _presented_key(request, allow_basic)
@@ -164,7 +197,8 @@ def require_role(*roles: Role, allow_basic: bool = False) -> Callable[..., ApiKe
             raise ApiError(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
         if found.role not in allowed:
             raise ApiError(403, f"key {found.name!r} has role {found.role!r}; this endpoint needs "
-                                f"{' or '.join(sorted(allowed))}")
+                                f"one of: {', '.join(sorted(allowed))}")
+        request.state.api_key = found
         return found
 
     # The schemes are sub-dependencies only so that the spec declares them.
@@ -172,8 +206,10 @@ def require_role(*roles: Role, allow_basic: bool = False) -> Callable[..., ApiKe
         async def with_basic(request: Request, _bearer: Annotated[Any, Depends(bearer_scheme)],
                              _basic: Annotated[Any, Depends(basic_scheme)]) -> ApiKey:
             return dependency(request)
+        with_basic.accord_roles = allowed  # type: ignore[attr-defined]  # read by the route x role test matrix
         return with_basic
 
     async def with_bearer(request: Request, _bearer: Annotated[Any, Depends(bearer_scheme)]) -> ApiKey:
         return dependency(request)
+    with_bearer.accord_roles = allowed  # type: ignore[attr-defined]
     return with_bearer

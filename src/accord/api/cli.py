@@ -51,5 +51,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None, access_
         uvicorn.run(create_app(cfg), host=host, port=port, access_log=access_log, log_level="info")
     else:
         os.environ[CONFIG_ENV] = str(config_path)
+        # A worker imports the whole app before it answers the supervisor's health check: on a busy
+        # machine that takes longer than uvicorn's 5 s default, and the worker would be killed.
         uvicorn.run("accord.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                    access_log=access_log, log_level="info")
+                    access_log=access_log, log_level="info", timeout_worker_healthcheck=120)

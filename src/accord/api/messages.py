@@ -14,6 +14,7 @@ import uuid
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -206,18 +207,27 @@ def _timestamp(value: Any, where: str) -> datetime:
     """ISO 8601 to naive UTC (the store keeps UTC); a time without an offset is taken as UTC."""
     if not isinstance(value, str):
         raise ApiError(422, f"{where}: expected an ISO 8601 string such as 2024-05-01T12:00:00Z; got {value!r}")
+    parsed = _parse_timestamp(value)
+    if isinstance(parsed, str):
+        raise ApiError(422, f"{where}: {parsed}")
+    return parsed
+
+
+@lru_cache(maxsize=65_536)
+def _parse_timestamp(value: str) -> datetime | str:
+    """The naive UTC time of ``value``, or what is wrong with it. Cached: SDKs send a batch's messages
+    with the same sentAt and often the same timestamp."""
     try:
         if not _DATE_TIME.match(value):
             raise ValueError(value)
         parsed = datetime.fromisoformat(value.upper())
     except ValueError:
-        raise ApiError(422, f"{where}: expected an ISO 8601 timestamp such as 2024-05-01T12:00:00Z; "
-                            f"got {value!r}") from None
+        return f"expected an ISO 8601 timestamp such as 2024-05-01T12:00:00Z; got {value!r}"
     if parsed.tzinfo is not None:
         try:
             parsed = parsed.astimezone(UTC).replace(tzinfo=None)
         except OverflowError:
-            raise ApiError(422, f"{where}: out of range: {value!r}") from None
+            return f"out of range: {value!r}"
     return parsed
 
 

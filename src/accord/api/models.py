@@ -204,3 +204,27 @@ class AuditEntry(BaseModel):
 class ProfileHistory(BaseModel):
     customer_id: str
     events: list[AuditEntry] = Field(description="Oldest first")
+
+
+class TraitValue(BaseModel):
+    value: Any = Field(description="A number, boolean-as-number (1/0), text, or a list/object")
+    computed_at: datetime
+
+
+class ProfileTraits(BaseModel):
+    customer_id: str
+    traits: dict[str, TraitValue] = Field(description="Computed traits by name (customer_traits)")
+
+
+class SegmentMembership(BaseModel):
+    segment: str
+    entered_at: datetime
+    exited_at: datetime | None = Field(description="null while the customer is a member")
+    entered_by: str = Field(description="batch, realtime or cluster")
+    exited_by: str | None
+
+
+class ProfileSegments(BaseModel):
+    customer_id: str
+    segments: list[SegmentMembership] = Field(
+        description="Current memberships, newest first; with ?history=true also the stints that ended")

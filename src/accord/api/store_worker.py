@@ -5,6 +5,17 @@ waiting at that moment in one transaction (group commit) and only then wakes the
 2xx always means committed, and small requests do not each pay for a commit. DuckDB allows
 one writing process, so with DuckDB this is the only writer; with PostgreSQL each worker
 process has its own.
+
+Reads (``await read(fn)``: profile lookups) run on a small pool of reader threads, each with its
+own connection to the store (``Store.reader()``), in parallel with the writer and with each other;
+they see what is committed, so what a 2xx acknowledged is visible to them.
+
+A group is first appended as it is: the primary keys refuse a messageId stored before, and
+only then (a client's retry) is the group redone with ``Store.insert_new``, whose duplicate
+check costs more as the events table grows. Identify, alias and group messages are stitched to
+customers (``accord.events``) in the same transaction, before the requests are answered; if
+stitching fails, the events are stored without it and stitched one message at a time, and a
+message that still fails stays pending (``processed_at`` NULL) for the next start to stitch.
 """
 
 from __future__ import annotations
@@ -13,14 +24,19 @@ import asyncio
 import logging
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+import orjson
 import pyarrow as pa
 
-from accord.api.messages import EVENT_COLUMNS, SIGNAL_COLUMNS, Collected
+from accord.api.hooks import CollectHooks, Committed
+from accord.api.messages import EVENT_COLUMNS, SIGNAL_COLUMNS, Collected, now_utc
+from accord.events import Signal, StitchRules, Stitched, stitch_signals
+from accord.events.model import ModelMatch
 from accord.store import Store, open_store
 
 log = logging.getLogger("accord.api")
@@ -30,8 +46,23 @@ _EVENT_TYPES = {"ts": pa.timestamp("us"), "received_at": pa.timestamp("us"), "re
 _SIGNAL_TYPES = {"ts": pa.timestamp("us"), "received_at": pa.timestamp("us")}
 EVENTS_SCHEMA = pa.schema([(c, _EVENT_TYPES.get(c, pa.string())) for c in EVENT_COLUMNS])
 SIGNALS_SCHEMA = pa.schema([(c, _SIGNAL_TYPES.get(c, pa.string())) for c in SIGNAL_COLUMNS])
-_STAGES = (("events", "_api_stage_events", EVENTS_SCHEMA), ("identity_signals", "_api_stage_signals", SIGNALS_SCHEMA))
 MAX_GROUP_ROWS = 20_000
+READERS = 2
+PENDING_CHUNK = 500
+_SIGNAL_SQL = ("SELECT event_id, type, user_id, anonymous_id, previous_id, group_id, CAST(traits AS TEXT), "
+               "received_at FROM identity_signals")
+
+
+class _StitchFailed(Exception):
+    """Stitching (not storing) failed: the group's rows can still be stored without it."""
+
+
+@dataclass
+class Stitcher:
+    """Identity's rules for real-time stitching, and the model path for new identities (None: rules only)."""
+
+    rules: StitchRules
+    model: ModelMatch | None = None
 
 
 @dataclass
@@ -40,18 +71,25 @@ class _Job:
     future: asyncio.Future[Any]
     collected: Collected | None = None
     call: Callable[[Store], Any] | None = None
+    append: Callable[[Store], None] | None = None
 
 
 class StoreWorker:
     """Runs store work for the API on one thread; ``await write(...)`` returns once committed."""
 
-    def __init__(self, store_url: str):
+    def __init__(self, store_url: str, stitcher: Stitcher | None = None, hooks: CollectHooks | None = None):
         self.store_url = store_url
+        self.stitcher = stitcher
+        self.hooks = hooks or CollectHooks()
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._store: Store | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
+        self._readers: queue.Queue[Store] = queue.Queue()
+        self._read_pool: ThreadPoolExecutor | None = None
+        self._hook_queue: queue.Queue[Committed | None] = queue.Queue()
+        self._hook_thread: threading.Thread | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -67,6 +105,18 @@ class StoreWorker:
             self._queue.put(None)
             self._thread.join()
             self._thread = None
+        if self._hook_thread is not None:
+            self._hook_queue.put(None)
+            self._hook_thread.join()
+            self._hook_thread = None
+        if self._read_pool is not None:
+            self._read_pool.shutdown(wait=True)
+            self._read_pool = None
+        while not self._readers.empty():
+            try:
+                self._readers.get_nowait().close()
+            except Exception:  # noqa: BLE001 - closing on the way out
+                log.debug("closing a reader failed", exc_info=True)
 
     # --- what request handlers call ---------------------------------------------------------
 
@@ -77,10 +127,38 @@ class StoreWorker:
         await self._submit(_Job(asyncio.get_running_loop(), asyncio.get_running_loop().create_future(),
                                 collected=collected))
 
+    async def append(self, fn: Callable[[Store], None]) -> None:
+        """Run the small write ``fn(store)`` (an audit row) in the next group commit; returns once committed.
+
+        Concurrent requests share one commit instead of paying one each."""
+        loop = asyncio.get_running_loop()
+        await self._submit(_Job(loop, loop.create_future(), collected=Collected(), append=fn))
+
     async def call(self, fn: Callable[[Store], T]) -> T:
         """Run ``fn(store)`` on the store thread (for reads such as the health check)."""
         return await self._submit(_Job(asyncio.get_running_loop(), asyncio.get_running_loop().create_future(),
                                        call=fn))
+
+    async def read(self, fn: Callable[[Store], T]) -> T:
+        """Run ``fn(store)`` on a reader thread with its own connection (reads, and appends that
+        conflict with nothing, such as an access log); falls back to the store thread."""
+        if self._read_pool is None:
+            return await self.call(fn)
+        return await asyncio.get_running_loop().run_in_executor(self._read_pool, self._read, fn)
+
+    def _read(self, fn: Callable[[Store], T]) -> T:
+        store = self._readers.get()
+        try:
+            return fn(store)
+        except Exception:
+            try:
+                store.fetchall("SELECT 1")
+            except Exception:  # noqa: BLE001 - a broken connection: replace it
+                log.warning("reader connection lost; opening another")
+                store = store.reader()
+            raise
+        finally:
+            self._readers.put(store)
 
     async def _submit(self, job: _Job) -> Any:
         self._queue.put(job)
@@ -126,16 +204,23 @@ class StoreWorker:
             self._store.close()
 
     def _connect(self) -> None:
-        store = open_store(self.store_url)
-        for table, stage, schema in _STAGES:
-            cols = ", ".join(schema.names)
-            store.execute(f"CREATE TEMP TABLE {stage} AS SELECT {cols} FROM {table} LIMIT 0")
-        self._store = store
+        self._store = open_store(self.store_url)
+        if self._read_pool is None:
+            for _ in range(READERS):
+                self._readers.put(self._store.reader())
+            self._read_pool = ThreadPoolExecutor(READERS, thread_name_prefix="accord-store-reader")
+        if self._hook_thread is None:
+            self._hook_thread = threading.Thread(target=self._run_hooks, args=(self._store.reader(),),
+                                                 name="accord-collect-hooks", daemon=True)
+            self._hook_thread.start()
         # Arrow initialises itself lazily on the first conversion, which can take a second:
         # do it now rather than in the first request.
         pa.array([datetime(2000, 1, 1)], type=pa.timestamp("us"))
+        self._stitch_pending()
 
     def _run_call(self, job: _Job) -> None:
+        # A call sees the effects of every after-commit hook of what was committed before it.
+        self._hook_queue.join()
         try:
             result = job.call(self._store)  # type: ignore[misc, arg-type]
         except Exception as exc:  # noqa: BLE001 - handed to the waiting request
@@ -146,7 +231,8 @@ class StoreWorker:
 
     def _commit_group(self, group: list[_Job]) -> None:
         try:
-            self._insert([j.collected for j in group])  # type: ignore[misc]
+            committed = self._insert([j.collected for j in group],  # type: ignore[misc]
+                                     [j.append for j in group if j.append is not None])
         except Exception as exc:
             self._recover()
             if len(group) == 1:
@@ -157,10 +243,20 @@ class StoreWorker:
             for job in group:
                 self._commit_group([job])
             return
+        self._after_commit(committed)  # queued before the answers, so wait_for_hooks() after one sees it
         for job in group:
             self._settle(job)
 
-    def _insert(self, parts: list[Collected]) -> None:
+    def _insert(self, parts: list[Collected], appends: list[Callable[[Store], None]]) -> Committed:
+        """Commit the parts' rows and the appends, and stitch the identify/alias/group messages, in one
+        transaction."""
+        store = self._store
+        assert store is not None
+        if self.hooks.before_commit:  # once per group: a hook's own queries are paid once, not per request
+            merged = Collected([r for p in parts for r in p.events], [r for p in parts for r in p.signals])
+            for hook in self.hooks.before_commit:
+                merged = hook(store, merged)
+            parts = [merged]
         events: dict[str, tuple[Any, ...]] = {}
         signals: dict[str, tuple[Any, ...]] = {}
         for part in parts:
@@ -168,20 +264,145 @@ class StoreWorker:
                 events.setdefault(row[0], row)
             for row in part.signals:
                 signals.setdefault(row[0], row)
+        tables = [("events", _arrow(events, EVENTS_SCHEMA)), ("identity_signals", _arrow(signals, SIGNALS_SCHEMA))]
+        to_stitch = [_signal(r[:7]) for r in signals.values()] if self.stitcher is not None else []
+        try:
+            stitched = self._store_rows(tables, to_stitch, appends)
+        except _StitchFailed:
+            # The rows are fine, stitching is not: store them alone, then stitch message by message.
+            log.exception("stitching a group failed; storing its events, then stitching one message at a time")
+            self._recover()
+            self._store_rows(tables, [], appends)
+            stitched = self._stitch(list(signals.values()))
+        return Committed(list(events.values()), stitched)
+
+    def _store_rows(self, tables: list[tuple[str, pa.Table]], signals: list[Signal],
+                    appends: list[Callable[[Store], None]]) -> list[Stitched]:
+        """Append the tables and stitch ``signals``, in one transaction; a messageId stored before (a
+        client's retry) makes the append fail, and the group is redone skipping the stored rows."""
+        try:
+            return self._write(tables, signals, appends, dedupe=False)
+        except _StitchFailed:
+            raise
+        except Exception as exc:
+            if not self._store.is_unique_violation(exc):  # type: ignore[union-attr]
+                raise
+        self._recover()
+        return self._write(tables, signals, appends, dedupe=True)
+
+    def _write(self, tables: list[tuple[str, pa.Table]], signals: list[Signal],
+               appends: list[Callable[[Store], None]], dedupe: bool) -> list[Stitched]:
         store = self._store
         assert store is not None
         with store.transaction():
-            for (table, stage, schema), rows in zip(_STAGES, (events, signals)):
-                if not rows:
-                    continue
-                columns = list(zip(*rows.values()))
-                data = pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, schema)],
-                                            schema=schema)
-                store.load_arrow(stage, data)
-                cols = ", ".join(schema.names)
-                store.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} "
-                              "ON CONFLICT (event_id) DO NOTHING")
-                store.execute(f"DELETE FROM {stage}")
+            for table, data in tables:
+                if dedupe:
+                    store.insert_new(table, data, ["event_id"])
+                else:
+                    store.load_arrow(table, data)
+            for fn in appends:
+                fn(store)
+            if not signals:
+                return []
+            try:
+                return self._stitch_group(signals)
+            except Exception as exc:
+                raise _StitchFailed(str(exc)) from exc
+
+    def _after_commit(self, committed: Committed) -> None:
+        if self.hooks.after_commit:
+            self._hook_queue.put(committed)
+
+    def wait_for_hooks(self) -> None:
+        """Block until the after-commit hooks have seen everything committed so far."""
+        self._hook_queue.join()
+
+    def _run_hooks(self, store: Store) -> None:
+        """The hook thread: after-commit hooks run here, on their own connection, so a slow hook delays
+        its own work, never collection. Groups committed while a hook ran are handed over as one."""
+        while True:
+            first = self._hook_queue.get()
+            batch = [first]
+            while True:
+                try:
+                    batch.append(self._hook_queue.get_nowait())
+                except queue.Empty:
+                    break
+            done = [c for c in batch if c is not None]
+            if done:
+                merged = Committed([e for c in done for e in c.events], [s for c in done for s in c.stitched])
+                for hook in self.hooks.after_commit:
+                    try:
+                        hook(store, merged)
+                    except Exception:  # noqa: BLE001 - the events are committed and acknowledged already
+                        log.exception("collection hook %s failed", getattr(hook, "__qualname__", hook))
+                        try:
+                            store.fetchall("SELECT 1")
+                        except Exception:  # noqa: BLE001 - a broken connection: replace it
+                            store = store.reader()
+            for _ in batch:
+                self._hook_queue.task_done()
+            if None in batch:
+                store.close()
+                return
+
+    # --- identity stitching -----------------------------------------------------------------
+
+    def _stitch(self, rows: list[tuple[Any, ...]]) -> list[Stitched]:
+        """Stitch these signal rows (their stored, not yet processed ones); failures are logged and left pending."""
+        if self.stitcher is None or not rows:
+            return []
+        signals = [_signal(r[:7]) for r in rows]
+        try:
+            return self._stitch_group(signals)
+        except Exception:  # noqa: BLE001 - the events are stored; find the message that fails
+            self._recover()
+            if len(signals) == 1:
+                log.exception("could not stitch message %s; it stays pending", signals[0].event_id)
+                return []
+        out: list[Stitched] = []
+        for signal in signals:
+            try:
+                out += self._stitch_group([signal])
+            except Exception:  # noqa: BLE001
+                log.exception("could not stitch message %s; it stays pending", signal.event_id)
+                self._recover()
+        return out
+
+    def _stitch_group(self, signals: list[Signal]) -> list[Stitched]:
+        store, stitcher = self._store, self.stitcher
+        assert store is not None and stitcher is not None
+        now = now_utc()
+        with store.transaction():
+            store.lock_for_transaction("accord.stitching")
+            ids = [s.event_id for s in signals]
+            # Claim the messages: one stitched before (a client's retry, another worker) is skipped.
+            claimed = {r[0] for r in store.fetchall(
+                f"UPDATE identity_signals SET processed_at = ? WHERE processed_at IS NULL AND event_id IN "
+                f"({', '.join('?' for _ in ids)}) RETURNING event_id", (now, *ids))}
+            todo = [s for s in signals if s.event_id in claimed]
+            return stitch_signals(store, stitcher.rules, todo, now, stitcher.model) if todo else []
+
+    def _stitch_pending(self) -> None:
+        """Stitch what an earlier process stored but did not stitch (it stopped in between), oldest first."""
+        if self.stitcher is None:
+            return
+        store = self._store
+        assert store is not None
+        after: tuple[Any, ...] = ()
+        total = 0
+        while True:
+            where = "processed_at IS NULL"
+            if after:
+                where += " AND (received_at > ? OR (received_at = ? AND event_id > ?))"
+            rows = store.fetchall(f"{_SIGNAL_SQL} WHERE {where} ORDER BY received_at, event_id "
+                                  f"LIMIT {PENDING_CHUNK}", (after[1], after[1], after[0]) if after else ())
+            if not rows:
+                break
+            self._stitch([r[:7] for r in rows])
+            total += len(rows)
+            log.info("stitched %d pending identify/alias/group messages", total)
+            after = (rows[-1][0], rows[-1][7])
 
     def _recover(self) -> None:
         """After an error: keep the connection if it still works, else open a new one."""
@@ -215,3 +436,14 @@ class StoreWorker:
             job.loop.call_soon_threadsafe(settle)
         except RuntimeError:  # the loop has closed: nobody is waiting any more
             pass
+
+
+def _arrow(rows: dict[str, tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
+    columns = list(zip(*rows.values())) if rows else [[] for _ in schema]
+    return pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, schema)], schema=schema)
+
+
+def _signal(row: tuple[Any, ...]) -> Signal:
+    """A Signal from (event_id, type, user_id, anonymous_id, previous_id, group_id, traits JSON text)."""
+    traits = orjson.loads(row[6]) if row[6] else None
+    return Signal(row[0], row[1], row[2], row[3], row[4], row[5], traits if isinstance(traits, dict) else None)

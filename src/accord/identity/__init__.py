@@ -13,6 +13,8 @@ _LAZY = {
     "cluster_edges": "accord.identity.clustering", "IdentityModel": "accord.identity.model",
     "RuleResult": "accord.identity.rules", "apply_rules": "accord.identity.rules",
     "IdentityReport": "accord.identity.stage", "explain": "accord.identity.stage", "resolve": "accord.identity.stage",
+    "Assignment": "accord.identity.incremental", "resolve_changes": "accord.identity.incremental",
+    "resolve_records": "accord.identity.incremental",
 }
 
 
@@ -25,7 +27,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "ClusterOptions", "ClusterResult", "ComparisonSpec", "IdentifierType", "IdentityModel", "IdentityReport",
+    "Assignment", "ClusterOptions", "ClusterResult", "ComparisonSpec", "IdentifierType", "IdentityModel", "IdentityReport",
     "IdentitySettings", "ModelSettings", "RuleResult", "apply_rules", "cluster_edges", "explain",
-    "identity_settings", "resolve",
+    "identity_settings", "resolve", "resolve_changes", "resolve_records",
 ]

@@ -10,6 +10,11 @@ result would hold more identifiers of a type than the per-customer limit.
 Refusal is checked on whole groups, so no chain of edges can smuggle two
 conflicting records into one cluster. Afterwards, a model edge below the
 bridge threshold that alone holds two groups of records together is cut.
+
+Human decisions take part as well: a must-link is an edge (``rule_or_model``
+``decision:must_link``) merged before every other and exempt from the automatic
+cannot-link tests, and a cannot-link (``cannot_link`` pairs) refuses every merge
+that would put its two records together, must-links included.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from accord.identity.constraints import Name, dob_conflict, groups_conflict
 
 # unique_values keys compared leniently (see constraints) rather than for equality.
 DOB_KEY = "dob"
+DECISION_PREFIX = "decision:"
+MUST_LINK_EDGE = "decision:must_link"
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,8 @@ class _Group:
     dobs: set[str] = field(default_factory=set)
     names: set[Name] = field(default_factory=set)
     identifiers: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    forbidden: set[str] = field(default_factory=set)
+    """Records a human decided are someone else (cannot-link partners of the members)."""
 
 
 def cluster_edges(
@@ -64,6 +73,7 @@ def cluster_edges(
     given_names: dict[str, str | Name] | None = None,
     identifiers: dict[str, dict[str, set[str]]] | None = None,
     limits: dict[str, int] | None = None,
+    cannot_link: dict[str, set[str]] | None = None,
 ) -> ClusterResult:
     """Cluster records joined by ``edges`` (record_a, record_b, probability, rule_or_model, priority).
 
@@ -72,11 +82,14 @@ def cluster_edges(
     share a cluster, except 'dob', which conflicts only as ``constraints.dob_conflict`` says.
     ``given_names[rid]`` (a given name, or a (given, family) pair) adds the given-name
     cannot-link (``constraints.names_conflict``); ``identifiers[rid][type]`` with ``limits[type]`` adds per-customer limits.
+    ``cannot_link[rid]`` holds the records a human decided are other people; edges whose ``rule_or_model``
+    starts with ``decision:`` (must-links) merge first and skip the automatic tests, not these.
     """
     unique_values = unique_values or {}
     given_names = given_names or {}
     identifiers = identifiers or {}
     limits = limits or {}
+    cannot_link = cannot_link or {}
     rids = sorted(set(records))
     parent: dict[str, str] = {}
     groups: dict[str, _Group] = {}  # made on first use: most records never meet an edge
@@ -84,7 +97,7 @@ def cluster_edges(
     def find(r: str) -> str:
         if r not in parent:
             parent[r] = r
-            groups[r] = _group_for(r, unique_values, given_names, identifiers)
+            groups[r] = _group_for(r, unique_values, given_names, identifiers, cannot_link)
             return r
         while parent[r] != r:
             parent[r] = parent[parent[r]]
@@ -98,6 +111,9 @@ def cluster_edges(
     prob = probability.fillna(1.0).to_numpy()
     priority = (pd.to_numeric(edges["priority"], errors="coerce").fillna(10_000).to_numpy() if "priority" in edges
                 else np.full(len(edges), 10_000.0))
+    forced = (edges["rule_or_model"].astype(str).str.startswith(DECISION_PREFIX).to_numpy()
+              if "rule_or_model" in edges and len(edges) else np.zeros(len(edges), dtype=bool))
+    priority = np.where(forced, -1.0, priority)
     status: list[str] = ["review"] * len(edges)
     reason: list[str | None] = [None] * len(edges)
 
@@ -112,7 +128,8 @@ def cluster_edges(
     for idx in order.tolist():
         ra, rb = find(ea[idx]), find(eb[idx])
         if ra != rb:
-            conflict = _conflict(groups[ra], groups[rb], limits)
+            conflict = (_decided_apart(groups[ra], groups[rb]) if forced[idx]
+                        else _conflict(groups[ra], groups[rb], limits))
             if conflict:
                 status[idx], reason[idx] = "rejected", conflict
                 rejected += 1
@@ -134,7 +151,7 @@ def cluster_edges(
 
     def group_of(r: str) -> _Group:
         if r not in alone:
-            alone[r] = _group_for(r, unique_values, given_names, identifiers)
+            alone[r] = _group_for(r, unique_values, given_names, identifiers, cannot_link)
         return alone[r]
 
     for idx in np.flatnonzero(~mergeable).tolist():
@@ -155,10 +172,13 @@ def cluster_id_for(members: Iterable[str]) -> str:
     return "cl_" + hashlib.sha1(min(members).encode()).hexdigest()[:16]
 
 
-def _group_for(rid: str, unique_values: dict, given_names: dict, identifiers: dict) -> _Group:
+def _group_for(rid: str, unique_values: dict, given_names: dict, identifiers: dict,
+               cannot_link: dict[str, set[str]] | None = None) -> _Group:
     unique = dict(unique_values.get(rid, {}))
     dob = unique.pop(DOB_KEY, None)
     group = _Group([rid], unique, {dob} if dob else set())
+    if cannot_link and rid in cannot_link:
+        group.forbidden = set(cannot_link[rid])
     name = given_names.get(rid)
     if name:
         group.names.add((name, None) if isinstance(name, str) else tuple(name))
@@ -167,7 +187,18 @@ def _group_for(rid: str, unique_values: dict, given_names: dict, identifiers: di
     return group
 
 
+def _decided_apart(a: _Group, b: _Group) -> str | None:
+    """A human cannot-link between the two groups."""
+    for one, other in ((a, b), (b, a)):
+        if one.forbidden and any(m in one.forbidden for m in other.members):
+            return "cannot_link:decision"
+    return None
+
+
 def _conflict(a: _Group, b: _Group, limits: dict[str, int]) -> str | None:
+    decided = _decided_apart(a, b)
+    if decided:
+        return decided
     small, large = (a, b) if len(a.unique) <= len(b.unique) else (b, a)
     for key, value in small.unique.items():
         other = large.unique.get(key)
@@ -189,6 +220,7 @@ def _absorb(into: _Group, other: _Group) -> None:
     into.unique.update(other.unique)
     into.dobs |= other.dobs
     into.names |= other.names
+    into.forbidden |= other.forbidden
     for type_, values in other.identifiers.items():
         into.identifiers[type_] |= values
 

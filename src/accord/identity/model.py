@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import Linker, SettingsCreator, block_on
@@ -224,24 +225,51 @@ class IdentityModel:
             df = result.as_pandas_dataframe()
             result.drop_table_from_database_and_remove_from_cache()
         self.warnings_ = list(messages)
-        a, b = df[f"{UNIQUE_ID}_l"].astype(str), df[f"{UNIQUE_ID}_r"].astype(str)
-        swap = a > b
-        return pd.DataFrame({
-            "record_a": a.where(~swap, b).to_numpy(),
-            "record_b": b.where(~swap, a).to_numpy(),
-            "probability": df["match_probability"].astype(float).to_numpy(),
-            "match_weight": df["match_weight"].astype(float).to_numpy(),
-        }).sort_values(["record_a", "record_b"], kind="stable").reset_index(drop=True)
+        return _pairs(df)
 
-    def explain(self, frames: pd.DataFrame | Sequence[pd.DataFrame], record_a: str, record_b: str
-                ) -> dict[str, Any]:
-        """One pair's score and each comparison's contribution (level label, Bayes factor, log2 weight)."""
+    def predict_new(self, new: pd.DataFrame, existing: pd.DataFrame | pa.Table, threshold: float = 0.0, *,
+                    term_frequencies: dict[str, pa.Table] | None = None) -> pd.DataFrame:
+        """Scored pairs that involve a ``new`` record: new against new and new against ``existing``.
+
+        ``existing`` holds the records the blocking rules pair with the new ones (the caller finds
+        them); pairs among existing records are not scored. ``term_frequencies`` (column -> table of
+        the column and ``tf_<column>``) are the frequencies over every record, so the scores equal a
+        full run's. Same columns out as ``predict``."""
+        if self.model_json_ is None:
+            raise RuntimeError("the model is not trained: call fit() or load it with from_json()")
+        if not len(new):
+            return pd.DataFrame(columns=["record_a", "record_b", "probability", "match_weight"])
+        linking = IdentityModel.from_json(self.settings, self.model_json_, link_type="link_only", engine=self.engine,
+                                          spark_session=self.spark_session,
+                                          duckdb_memory_limit=self.duckdb_memory_limit)
+        new_table = self.input_table(new)
+        old_table = self.input_table(existing)
+        old_table = old_table.filter(pc.invert(pc.is_in(old_table[UNIQUE_ID], value_set=new_table[UNIQUE_ID])))
+        both = pa.concat_tables([new_table, old_table])
+        with splink_warnings() as messages:
+            linker = linking._new_linker([new_table, both], self.model_json_)
+            linking._register_term_frequencies(linker, term_frequencies or {})
+            result = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
+            df = result.as_pandas_dataframe()
+            result.drop_table_from_database_and_remove_from_cache()
+        self.warnings_ = list(messages)
+        pairs = _pairs(df)
+        pairs = pairs[pairs["record_a"] != pairs["record_b"]]
+        return pairs.drop_duplicates(["record_a", "record_b"]).reset_index(drop=True)
+
+    def explain(self, frames: pd.DataFrame | Sequence[pd.DataFrame], record_a: str, record_b: str, *,
+                term_frequencies: dict[str, pa.Table] | None = None) -> dict[str, Any]:
+        """One pair's score and each comparison's contribution (level label, Bayes factor, log2 weight).
+
+        Without ``term_frequencies`` (column -> frequency table over every record) the frequencies
+        come from ``frames``."""
         with splink_warnings():
-            return self._explain(frames, record_a, record_b)
+            return self._explain(frames, record_a, record_b, term_frequencies)
 
-    def _explain(self, frames: pd.DataFrame | Sequence[pd.DataFrame], record_a: str, record_b: str
-                 ) -> dict[str, Any]:
+    def _explain(self, frames: pd.DataFrame | Sequence[pd.DataFrame], record_a: str, record_b: str,
+                 term_frequencies: dict[str, pa.Table] | None = None) -> dict[str, Any]:
         linker = self._linker_for(frames)
+        self._register_term_frequencies(linker, term_frequencies or {})
         rows = {}
         for frame in self._as_list(frames):
             for rid in (record_a, record_b):
@@ -252,7 +280,7 @@ class IdentityModel:
             if rid not in rows:
                 raise KeyError(rid)
         for spec in self.settings.comparisons:
-            if spec.term_frequency:
+            if spec.term_frequency and spec.column not in (term_frequencies or {}):
                 linker.table_management.compute_tf_table(spec.column)
         scored = linker.inference.score_pair(rows[record_a], rows[record_b]).as_pandas_dataframe().iloc[0]
         settings_obj = linker._settings_obj
@@ -314,7 +342,19 @@ class IdentityModel:
             self._linker = self._new_linker(frames, self.model_json_)
         return self._linker
 
-    def _new_linker(self, frames: pd.DataFrame | Sequence[pd.DataFrame], settings: Any) -> Linker:
+    def _register_term_frequencies(self, linker: Linker, tables: dict[str, pa.Table]) -> None:
+        for column, table in tables.items():
+            name = f"accord_tf_{uuid.uuid4().hex[:8]}"
+            if self.engine == "spark":
+                frame = linker._db_api.register(self.spark_session.createDataFrame(table.to_pandas()), table_name=name)
+            else:
+                frame = linker._db_api.register(table, table_name=name)
+            linker.table_management.register_term_frequency_lookup(frame, column)
+
+    def _new_linker(self, frames: pd.DataFrame | pa.Table | Sequence[pd.DataFrame | pa.Table], settings: Any
+                    ) -> Linker:
+        if isinstance(settings, dict) and settings.get("link_type", self.link_type) != self.link_type:
+            settings = {**settings, "link_type": self.link_type}
         db_api = self._db_api()
         tag = uuid.uuid4().hex[:8]  # Spark's catalog outlives one linker: names must not repeat
         tables = [self._arrow(f, i) for i, f in enumerate(self._as_list(frames))]
@@ -344,19 +384,37 @@ class IdentityModel:
         connection.execute(f"SET memory_limit = '{self.duckdb_memory_limit}'")
         return DuckDBAPI(connection)
 
-    def _arrow(self, frame: pd.DataFrame, index: int) -> pa.Table:
+    def input_table(self, frame: pd.DataFrame | pa.Table) -> pa.Table:
+        """The columns the model reads (``rid`` first; lists as list<string>, the rest as strings).
+
+        An Arrow table (e.g. straight from the store) is only cast: no row-by-row conversion."""
         cols = [UNIQUE_ID] + [c for c in input_columns(self.settings) if c != UNIQUE_ID]
-        data: dict[str, pa.Array] = {}
         list_cols = list_columns(self.settings)
+        if isinstance(frame, pa.Table):
+            out = {}
+            for c in cols:
+                kind = pa.list_(pa.string()) if c in list_cols else pa.string()
+                column = frame[c] if c in frame.column_names else None
+                # A column with no values may come typed as text (an empty PostgreSQL result).
+                if column is None or column.null_count == len(column):
+                    out[c] = pa.nulls(frame.num_rows, kind)
+                else:
+                    out[c] = column.cast(kind)
+            return pa.table(out)
+        data: dict[str, pa.Array] = {}
         for col in cols:
             values = frame[col].tolist() if col in frame else [None] * len(frame)
             if col in list_cols:
                 data[col] = pa.array([list(v) if v else None for v in values], pa.list_(pa.string()))
             else:
                 data[col] = pa.array([None if _missing(v) else str(v) for v in values], pa.string())
-        if self.link_type != "dedupe_only":
-            data[SOURCE_DATASET] = pa.array([f"dataset_{index}"] * len(frame), pa.string())
         return pa.table(data)
+
+    def _arrow(self, frame: pd.DataFrame | pa.Table, index: int) -> pa.Table:
+        table = self.input_table(frame)
+        if self.link_type != "dedupe_only":
+            table = table.append_column(SOURCE_DATASET, pa.array([f"dataset_{index}"] * table.num_rows, pa.string()))
+        return table
 
     def _record_dict(self, row: pd.Series) -> dict[str, Any]:
         out: dict[str, Any] = {UNIQUE_ID: str(row[UNIQUE_ID])}
@@ -378,8 +436,25 @@ class IdentityModel:
         return "accord_labels"
 
     @staticmethod
-    def _as_list(frames: pd.DataFrame | Sequence[pd.DataFrame]) -> list[pd.DataFrame]:
-        return [frames] if isinstance(frames, pd.DataFrame) else list(frames)
+    def _as_list(frames: pd.DataFrame | pa.Table | Sequence[pd.DataFrame | pa.Table]) -> list:
+        return [frames] if isinstance(frames, (pd.DataFrame, pa.Table)) else list(frames)
+
+
+def term_frequency_columns(settings: ModelSettings) -> list[str]:
+    """Columns whose comparisons adjust for term frequency."""
+    return list(dict.fromkeys(s.column for s in settings.comparisons if s.term_frequency))
+
+
+def _pairs(df: pd.DataFrame) -> pd.DataFrame:
+    """Splink's predictions as (record_a < record_b, probability, match_weight), sorted."""
+    a, b = df[f"{UNIQUE_ID}_l"].astype(str), df[f"{UNIQUE_ID}_r"].astype(str)
+    swap = a > b
+    return pd.DataFrame({
+        "record_a": a.where(~swap, b).to_numpy(),
+        "record_b": b.where(~swap, a).to_numpy(),
+        "probability": df["match_probability"].astype(float).to_numpy(),
+        "match_weight": df["match_weight"].astype(float).to_numpy(),
+    }).sort_values(["record_a", "record_b"], kind="stable").reset_index(drop=True)
 
 
 def _number(v: Any) -> float | None:

@@ -1,16 +1,18 @@
-"""The identity stage: current source records -> customer clusters and match edges.
+"""The identity stage, full rebuild: current source records -> customer clusters and match edges.
 
 Reads every current (not deleted) people record, standardizes it, links by
 deterministic rules, scores candidate pairs with the probabilistic model
 (training it first when no model fits the configuration, or when asked),
-clusters under cannot-link constraints and writes ``identity``,
-``match_edges`` (and a new ``identity_models`` version) in one transaction.
+clusters under cannot-link constraints and human decisions, and writes
+``identity``, ``match_edges``, the state incremental runs start from
+(``identity.state``) and a new ``identity_models`` version in one transaction.
+``identity.incremental`` resolves only what changed since.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +23,23 @@ import pyarrow as pa
 from accord.clock import Stopwatch, utcnow
 from accord.config import ProjectConfig
 from accord.errors import AccordError
-from accord.identity.clustering import ClusterOptions, cluster_edges
-from accord.identity.model import Engine, IdentityModel
-from accord.identity.rules import apply_rules, identifier_limits
+from accord.identity.clustering import ClusterOptions, ClusterResult, cluster_edges
+from accord.identity.model import Engine, IdentityModel, term_frequency_columns
+from accord.identity.rules import RuleResult, apply_rules, identifier_limits, record_identifiers
 from accord.identity.settings import IdentitySettings, identity_settings
+from accord.identity.state import (
+    CONSTRAINT_WATERMARK,
+    SETTINGS_WATERMARK,
+    Decisions,
+    decisions,
+    drop_indexes,
+    ensure_indexes,
+    identifier_rows,
+    read_state,
+    set_watermark,
+    settings_hash,
+    state_table,
+)
 from accord.standardize import standardize_records
 from accord.store.backend import Store
 
@@ -38,6 +53,8 @@ JSON_TEXT_COLUMNS = ("emails", "phones", "external_ids")
 @dataclass
 class IdentityReport:
     run_id: str
+    mode: str = "full"
+    """'full' (every record resolved) or 'incremental' (only the changes)."""
     records: int = 0
     clusters: int = 0
     rule_edges: int = 0
@@ -46,6 +63,16 @@ class IdentityReport:
     review_edges: int = 0
     rejected_edges: int = 0
     bridges_cut: int = 0
+    changed_records: int = 0
+    """incremental: new or changed records resolved."""
+    removed_records: int = 0
+    """incremental: records no longer current, taken out of their clusters."""
+    candidate_records: int = 0
+    """incremental: stored records the blocking rules pair with the changes (scored against them)."""
+    affected_records: int = 0
+    """incremental: records whose clusters were recomputed (the changes and everything linked to them)."""
+    decisions: int = 0
+    """Human decisions (must-link, cannot-link) in force during clustering."""
     model_version: int | None = None
     model_trained: bool = False
     engine: str = "duckdb"
@@ -53,8 +80,14 @@ class IdentityReport:
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
+    scope: list[tuple[str, str]] | None = field(default=None, repr=False)
+    """incremental: (source, record_key) of every record whose customer may have changed (the
+    affected and the removed records); None after a full rebuild (every record may have)."""
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("scope")
+        return out
 
 
 def rid(source: str, record_key: str) -> str:
@@ -69,16 +102,19 @@ def split_rid(value: str) -> tuple[str, str]:
     return source, key
 
 
-def load_records(store: Store) -> pd.DataFrame:
-    """Current people records, standardizable: one row each, with ``rid``."""
-    cols = ", ".join(RECORD_COLUMNS)
-    json_cols = ", ".join(f"CAST({c} AS TEXT) AS {c}" for c in JSON_TEXT_COLUMNS)
+def load_records(store: Store, only: str | None = None) -> pd.DataFrame:
+    """Current people records, standardizable: one row each, with ``rid`` and ``row_hash``.
+
+    ``only`` names a (temp) table of (source, record_key): just those records."""
+    cols = ", ".join(f"r.{c}" for c in RECORD_COLUMNS)
+    json_cols = ", ".join(f"CAST(r.{c} AS TEXT) AS {c}" for c in JSON_TEXT_COLUMNS)
+    join = f"JOIN {only} o ON o.source = r.source AND o.record_key = r.record_key" if only else ""
     table = store.fetch_arrow(
-        f"SELECT source, record_key, {cols}, {json_cols} FROM source_records "
-        "WHERE deleted_at IS NULL ORDER BY source, record_key")
+        f"SELECT r.source, r.record_key, r.row_hash, {cols}, {json_cols} FROM source_records r {join} "
+        "WHERE r.deleted_at IS NULL ORDER BY r.source, r.record_key")
     df = table.to_pandas()
     if df.empty:
-        df = pd.DataFrame(columns=["source", "record_key", *RECORD_COLUMNS, *JSON_TEXT_COLUMNS])
+        df = pd.DataFrame(columns=["source", "record_key", "row_hash", *RECORD_COLUMNS, *JSON_TEXT_COLUMNS])
     df = df.astype(object).where(df.notna(), None)
     df["rid"] = [rid(s, k) for s, k in zip(df["source"], df["record_key"])]
     return df
@@ -139,6 +175,15 @@ def _spark_session():
     return spark
 
 
+def load_model(store: Store, settings: IdentitySettings, engine: Engine, spark: Any = None
+               ) -> tuple[IdentityModel, int] | None:
+    """The saved model, when it fits the configured comparisons and the engine's SQL dialect."""
+    saved = latest_model(store)
+    if saved and saved[1] == settings.model.fingerprint() and saved[2].get("sql_dialect", engine) == engine:
+        return IdentityModel.from_json(settings.model, saved[2], engine=engine, spark_session=spark), saved[0]
+    return None
+
+
 def resolve(store: Store, cfg: ProjectConfig, run_id: str, progress: ProgressFactory | None = None, *,
             retrain: bool = False, labels_csv: str | Path | None = None, engine: Engine | None = None,
             settings: IdentitySettings | None = None) -> IdentityReport:
@@ -155,8 +200,7 @@ def resolve(store: Store, cfg: ProjectConfig, run_id: str, progress: ProgressFac
 
     rules = apply_rules(std, settings)
     report.excluded_identifiers = [e.as_dict() for e in rules.excluded]
-    rule_edges = rules.edges.assign(probability=None, match_weight=None)
-    rule_edges = rule_edges.rename(columns={"rule": "rule_or_model"})
+    rule_edges = rule_edge_frame(rules)
     report.rule_edges = len(rule_edges)
     lap("rules")
 
@@ -164,14 +208,12 @@ def resolve(store: Store, cfg: ProjectConfig, run_id: str, progress: ProgressFac
     new_model: IdentityModel | None = None
     if len(std) >= 2:
         spark = _spark_session() if engine == "spark" else None
-        fingerprint = settings.model.fingerprint()
-        saved = None if retrain or labels_csv else latest_model(store)
-        # A saved model's SQL is in its engine's dialect: another engine trains its own.
-        if saved and saved[1] == fingerprint and saved[2].get("sql_dialect", engine) == engine:
-            model = IdentityModel.from_json(settings.model, saved[2], engine=engine, spark_session=spark)
-            report.model_version = saved[0]
+        saved = latest_model(store)
+        loaded = None if retrain or labels_csv else load_model(store, settings, engine, spark)
+        if loaded:
+            model, report.model_version = loaded
         else:
-            if saved:
+            if saved and not (retrain or labels_csv):
                 report.warnings.append(f"model v{saved[0]} was trained for other comparisons or another "
                                        "engine; retraining")
             labels = _read_labels(labels_csv) if labels_csv else None
@@ -186,17 +228,9 @@ def resolve(store: Store, cfg: ProjectConfig, run_id: str, progress: ProgressFac
     model_edges = model_edges.assign(rule_or_model=f"model:v{report.model_version or '?'}", priority=None)
     report.model_edges = len(model_edges)
 
-    unique, given = cannot_link_values(std, settings)
-    ident = rules.identifiers
-    per_record: dict[str, dict[str, set[str]]] = {}
-    for r, type_, value in zip(ident["rid"], ident["type"], ident["value"]):
-        per_record.setdefault(r, {}).setdefault(type_, set()).add(value)
-    options = ClusterOptions(cfg.identity.auto_merge_threshold, cfg.identity.review_threshold,
-                             settings.bridge_threshold, settings.bridge_min_side)
-    parts = [e.astype(object) for e in (rule_edges, model_edges) if len(e)]
-    all_edges = pd.concat(parts, ignore_index=True) if parts else model_edges
-    result = cluster_edges(std["rid"], all_edges, options, unique_values=unique, given_names=given,
-                           identifiers=per_record, limits=identifier_limits(settings, sorted(set(ident["type"]))))
+    decided = decisions(store)
+    result = cluster_records(std, rules, [rule_edges, model_edges], settings, cfg, decided)
+    report.decisions = len(decided.must_link) + sum(len(v) for v in decided.cannot_link.values()) // 2
     lap("cluster")
 
     with store.transaction():
@@ -208,23 +242,77 @@ def resolve(store: Store, cfg: ProjectConfig, run_id: str, progress: ProgressFac
                 (version, utcnow(), run_id, settings.model.fingerprint(), json.dumps(new_model.model_json_),
                  json.dumps(new_model.training_summary_)))
             report.model_version = version
-            is_model = result.edges["probability"].notna()
+            is_model = result.edges["probability"].notna() & result.edges["rule_or_model"].astype(str).str.startswith(
+                "model:")
             result.edges.loc[is_model, "rule_or_model"] = f"model:v{version}"
-        _write(store, std, result.clusters, result.edges, run_id)
+        store.execute("DELETE FROM identity")
+        store.execute("DELETE FROM match_edges")
+        write_clusters(store, std, result.clusters, result.edges, run_id)
+        _write_state(store, std, settings, decided, cfg)
     lap("write")
+    summarise(report, result)
+    return report
 
+
+def rule_edge_frame(rules: RuleResult) -> pd.DataFrame:
+    return rules.edges.assign(probability=None, match_weight=None).rename(columns={"rule": "rule_or_model"})
+
+
+def cluster_records(std: pd.DataFrame, rules: RuleResult, edge_parts: list[pd.DataFrame], settings: IdentitySettings,
+                    cfg: ProjectConfig, decided: Decisions, records: list[str] | None = None) -> ClusterResult:
+    """Cluster ``records`` (default: every record of ``std``) under every constraint.
+
+    ``std`` holds the standardized rows of these records and of every other record an edge names;
+    ``rules.identifiers`` their identifiers after exclusions (for the per-customer limits)."""
+    unique, given = cannot_link_values(std, settings)
+    ident = rules.identifiers
+    per_record: dict[str, dict[str, set[str]]] = {}
+    for r, type_, value in zip(ident["rid"], ident["type"], ident["value"]):
+        per_record.setdefault(r, {}).setdefault(type_, set()).add(value)
+    options = ClusterOptions(cfg.identity.auto_merge_threshold, cfg.identity.review_threshold,
+                             settings.bridge_threshold, settings.bridge_min_side)
+    rids = list(std["rid"]) if records is None else records
+    must = decided.edges(set(std["rid"]))
+    parts = [e.astype(object) for e in (*edge_parts, must) if len(e)]
+    all_edges = (pd.concat(parts, ignore_index=True) if parts else
+                 pd.DataFrame(columns=["record_a", "record_b", "probability", "match_weight", "rule_or_model",
+                                       "priority"]))
+    return cluster_edges(rids, all_edges, options, unique_values=unique, given_names=given,
+                         identifiers=per_record, limits=identifier_limits(settings, sorted(set(ident["type"]))),
+                         cannot_link=decided.cannot_link)
+
+
+def summarise(report: IdentityReport, result: ClusterResult) -> None:
     statuses = result.edges["status"].value_counts()
     report.clusters = len(set(result.clusters.values()))
     report.auto_edges = int(statuses.get("auto", 0))
     report.review_edges = int(statuses.get("review", 0))
     report.rejected_edges = int(statuses.get("rejected", 0))
     report.bridges_cut = result.bridges_cut
-    return report
 
 
-def _write(store: Store, std: pd.DataFrame, clusters: dict[str, str], edges: pd.DataFrame, run_id: str) -> None:
-    store.execute("DELETE FROM identity")
-    store.execute("DELETE FROM match_edges")
+def clustering_hash(cfg: ProjectConfig, settings: IdentitySettings) -> int:
+    """What the stored clustering depends on besides the records: settings, thresholds, region."""
+    identity = cfg.identity
+    return settings_hash(settings, identity.auto_merge_threshold, identity.review_threshold, identity.default_region)
+
+
+def _write_state(store: Store, std: pd.DataFrame, settings: IdentitySettings, decided: Decisions,
+                 cfg: ProjectConfig) -> None:
+    """Everything an incremental run starts from, rewritten whole."""
+    drop_indexes(store)
+    store.execute("DELETE FROM identity_standardized")
+    store.execute("DELETE FROM identity_record_identifiers")
+    store.load_arrow("identity_standardized", state_table(std))
+    store.load_arrow("identity_record_identifiers", identifier_rows(record_identifiers(std, settings)))
+    ensure_indexes(store)
+    set_watermark(store, CONSTRAINT_WATERMARK, decided.last_id)
+    set_watermark(store, SETTINGS_WATERMARK, clustering_hash(cfg, settings))
+
+
+def write_clusters(store: Store, std: pd.DataFrame, clusters: dict[str, str], edges: pd.DataFrame,
+                   run_id: str) -> None:
+    """Insert the ``identity`` rows of ``std``'s records and ``edges`` into ``match_edges``."""
     store.load_arrow("identity", pa.table({
         "source": pa.array(std["source"].astype(str).tolist(), pa.string()),
         "record_key": pa.array(std["record_key"].astype(str).tolist(), pa.string()),
@@ -243,6 +331,27 @@ def _write(store: Store, std: pd.DataFrame, clusters: dict[str, str], edges: pd.
     }))
 
 
+def term_frequencies(store: Store, settings: IdentitySettings, values: Mapping[str, Any] | None = None
+                     ) -> dict[str, pa.Table]:
+    """Term-frequency tables over every stored record (``identity_standardized``), as Splink computes them.
+
+    With ``values`` (column -> the values wanted: a frame or a dict of lists), only their rows."""
+    out: dict[str, pa.Table] = {}
+    for col in term_frequency_columns(settings.model):
+        where = f"{col} IS NOT NULL"
+        if values is not None:
+            wanted = sorted({str(v) for v in values[col] if v is not None and v == v}) if col in values else []
+            store.create_temp_table("_ix_tf_values", pa.table({"v": pa.array(wanted, pa.string())}))
+            where += f" AND {col} IN (SELECT v FROM _ix_tf_values)"
+        out[col] = store.fetch_arrow(
+            f"SELECT {col}, CAST(COUNT(*) AS DOUBLE PRECISION) / "
+            f"(SELECT COUNT({col}) FROM identity_standardized) AS tf_{col} "
+            f"FROM identity_standardized WHERE {where} GROUP BY {col}")
+    if values is not None:
+        store.execute("DROP TABLE IF EXISTS _ix_tf_values")
+    return out
+
+
 def _num(v: Any) -> float | None:
     return None if v is None or v != v else float(v)
 
@@ -259,19 +368,28 @@ def _read_labels(path: str | Path) -> pd.DataFrame:
 
 
 def explain(store: Store, cfg: ProjectConfig, record_a: str, record_b: str) -> dict[str, Any]:
-    """Why the latest model scores two records (``source:record_key``) as it does."""
+    """Why the latest model scores two records (``source:record_key``) as it does.
+
+    Reads the two records' stored standardized rows and the stored term frequencies; records
+    resolved before that state existed are standardized on the spot, against every record."""
     settings = identity_settings(cfg.identity)
     saved = latest_model(store)
     if saved is None:
         raise AccordError("no trained identity model in the store; run 'accord resolve' first")
     for r in (record_a, record_b):
         split_rid(r)
-    std = prepare(load_records(store), cfg.identity.default_region)
-    known = set(std["rid"])
+    current = {f"{s}:{k}" for s, k in store.fetchall(
+        "SELECT source, record_key FROM source_records WHERE deleted_at IS NULL AND source || ':' || record_key "
+        "IN (?, ?)", (record_a, record_b))}
     for r in (record_a, record_b):
-        if r not in known:
+        if r not in current:
             raise AccordError(f"record {r!r} is not a current source record")
     model = IdentityModel.from_json(settings.model, saved[2])
-    out = model.explain(std, record_a, record_b)
+    std = read_state(store, "JOIN source_records r ON r.source = s.source AND r.record_key = s.record_key "
+                     "AND r.row_hash = s.row_hash WHERE s.rid IN (?, ?)", (record_a, record_b))
+    if len(std) == 2:
+        out = model.explain(std, record_a, record_b, term_frequencies=term_frequencies(store, settings, std))
+    else:
+        out = model.explain(prepare(load_records(store), cfg.identity.default_region), record_a, record_b)
     out["model_version"] = saved[0]
     return out

@@ -60,6 +60,31 @@ def first_by(store: Store, expr: str, order: list[tuple[str, str]]) -> str:
     return f"(array_agg({expr} ORDER BY {terms}))[1]"
 
 
+def first_fields(store: Store, fields: Sequence[str], order: list[tuple[str, str]], name: str
+                 ) -> tuple[str, dict[str, str]]:
+    """Aggregate select items giving ``fields`` of the first row in ``order`` (as ``first_by``), and
+    the expression reading each field in the query around the aggregate.
+
+    DuckDB takes one ``arg_min`` of a struct instead of one per field: the ordering key is built and
+    compared once."""
+    if store.dialect == "duckdb":
+        packed = ", ".join(f"{f} := {f}" for f in fields)
+        key = first_by(store, "", order).removeprefix("arg_min(, ").removesuffix(")")
+        return (f"arg_min(struct_pack({packed}), {key}) AS {name}",
+                {f: f"struct_extract({name}, '{f}')" for f in fields})
+    return (", ".join(f"{first_by(store, f, order)} AS {name}_{f}" for f in fields),
+            {f: f"{name}_{f}" for f in fields})
+
+
+def latest_fields(store: Store, fields: Sequence[str], name: str) -> tuple[str, dict[str, str]]:
+    """As ``first_fields``, for the row with the greatest (observed_at, source, record_key)."""
+    if store.dialect == "duckdb":
+        packed = ", ".join(f"{f} := {f}" for f in fields)
+        return (f"arg_max(struct_pack({packed}), (observed_at, source, record_key)) AS {name}",
+                {f: f"struct_extract({name}, '{f}')" for f in fields})
+    return (", ".join(f"{latest(store, f)} AS {name}_{f}" for f in fields), {f: f"{name}_{f}" for f in fields})
+
+
 def latest(store: Store, expr: str) -> str:
     """Aggregate: ``expr`` of the row with the greatest (observed_at, source, record_key)."""
     if store.dialect == "duckdb":

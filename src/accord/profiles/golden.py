@@ -32,16 +32,16 @@ import pyarrow as pa
 from accord.clock import Stopwatch
 from accord.profiles._sql import (
     drop_temp,
-    first_by,
+    first_fields,
     json_list_distinct,
-    latest,
+    latest_fields,
     lookup_indexes,
     temp_as,
 )
 from accord.profiles.settings import ADDRESS_PARTS, SINGLE_ATTRIBUTES, ProfilesSettings
 from accord.store.backend import Store
 
-_TEMPS = ("_pc_scope", "_pc_sources", "_pc_base", "_pc_cand", "_pc_multi", "_pc_mgroups")
+_TEMPS = ("_pc_scope", "_pc_sources", "_pc_base", "_pc_cand", "_pc_multi", "_pc_mgroups", "_pc_address")
 MAX_SOURCE_BITS = 62
 DEFAULT_PRIORITY = 100
 
@@ -181,13 +181,16 @@ def _groups_sql(store: Store, attributes: list[str], rules: tuple[str, ...]) -> 
                 f"record_key, last_seen AS observed_at, records AS freq, best_priority, last_seen AS last_observed "
                 f"FROM _pc_mgroups WHERE attribute IN ({names})")
     record_order = [_RECORD_KEYS[r] for r in rules if r in _RECORD_KEYS] + [("source", "asc"), ("record_key", "asc")]
-    rep = {c: first_by(store, c, record_order) for c in ("value", "source", "record_key", "observed_at")}
+    first, rep = first_fields(store, ("value", "source", "record_key", "observed_at", "customer_id"), record_order,
+                              "first_rec")
     names = ", ".join(f"'{a}'" for a in attributes)
     return f"""
-        SELECT cseq, MIN(customer_id) AS customer_id, attribute, value_key, {rep["value"]} AS value,
+        SELECT cseq, {rep["customer_id"]} AS customer_id, attribute, value_key, {rep["value"]} AS value,
                {rep["source"]} AS source, {rep["record_key"]} AS record_key, {rep["observed_at"]} AS observed_at,
-               COUNT(*) AS freq, MIN(priority) AS best_priority, MAX(observed_at) AS last_observed
-        FROM _pc_cand WHERE attribute IN ({names}) GROUP BY cseq, attribute, value_key"""
+               freq, best_priority, last_observed
+        FROM (SELECT cseq, attribute, value_key, {first},
+                     COUNT(*) AS freq, MIN(priority) AS best_priority, MAX(observed_at) AS last_observed
+              FROM _pc_cand WHERE attribute IN ({names}) GROUP BY cseq, attribute, value_key) g"""
 
 
 def _survive(store: Store, settings: ProfilesSettings) -> None:
@@ -215,12 +218,16 @@ def _survive(store: Store, settings: ProfilesSettings) -> None:
             SELECT customer_id, attribute, value, source, record_key, observed_at,
                    CASE WHEN n_values = 1 THEN 'only_value' {decided} ELSE '{fallback}' END
             FROM ranked WHERE rn = 1""")
-    # The address survives as a unit: its parts come from the record whose address won.
+    # The address survives as a unit: its parts come from the record whose address won. One join
+    # finds those records (golden_values holds every customer's rows: joining it once per part cost 5x).
+    temp_as(store, "_pc_address", f"""
+        SELECT g.customer_id, g.source, g.record_key, g.observed_at, g.rule, {", ".join("b." + p for p in ADDRESS_PARTS)}
+        FROM golden_values g
+        JOIN _pc_base b ON b.customer_id = g.customer_id AND b.source = g.source AND b.record_key = g.record_key
+        WHERE g.attribute = 'address'""")
     parts = " UNION ALL ".join(
-        f"SELECT g.customer_id, '{p}' AS attribute, b.{p} AS value, g.source, g.record_key, g.observed_at, g.rule "
-        f"FROM golden_values g JOIN _pc_base b ON b.customer_id = g.customer_id AND b.source = g.source "
-        f"AND b.record_key = g.record_key WHERE g.attribute = 'address' AND b.{p} IS NOT NULL"
-        for p in ADDRESS_PARTS)
+        f"SELECT customer_id, '{p}' AS attribute, {p} AS value, source, record_key, observed_at, rule "
+        f"FROM _pc_address WHERE {p} IS NOT NULL" for p in ADDRESS_PARTS)
     store.execute(f"INSERT INTO golden_values (customer_id, attribute, value, source, record_key, observed_at, rule) "
                   f"{parts}")
 
@@ -237,12 +244,15 @@ def _multi(store: Store, sources: list[str]) -> None:
     else:
         sources_agg = """'["' || string_agg(DISTINCT source, '","' ORDER BY source) || '"]' AS src"""
         sources_json = "src"
+    last, rep = latest_fields(store, ("value", "source", "record_key", "customer_id"), "last_rec")
+    bits = "bits" if len(sources) <= MAX_SOURCE_BITS else "src"
     temp_as(store, "_pc_mgroups", f"""
-        SELECT cseq, MIN(customer_id) AS customer_id, attribute, value_key, {latest(store, "value")} AS value,
-               MIN(first_at) AS first_seen, MAX(observed_at) AS last_seen, COUNT(*) AS records,
-               MIN(priority) AS best_priority, {sources_agg},
-               {latest(store, "source")} AS source, {latest(store, "record_key")} AS record_key
-        FROM _pc_multi GROUP BY cseq, attribute, value_key""")
+        SELECT cseq, {rep["customer_id"]} AS customer_id, attribute, value_key, {rep["value"]} AS value,
+               first_seen, last_seen, records, best_priority, {bits},
+               {rep["source"]} AS source, {rep["record_key"]} AS record_key
+        FROM (SELECT cseq, attribute, value_key, {last}, MIN(first_at) AS first_seen, MAX(observed_at) AS last_seen,
+                     COUNT(*) AS records, MIN(priority) AS best_priority, {sources_agg}
+              FROM _pc_multi GROUP BY cseq, attribute, value_key) g""")
     store.execute(store.type_sql(f"""
         INSERT INTO golden_multi (customer_id, attribute, value, first_seen, last_seen, sources, records,
                                   source, record_key, rule)

@@ -10,7 +10,9 @@ clustering changes, ids follow the records:
 * a cluster that is nobody's heir gets a new id (new people, and the smaller parts of a split).
 
 Re-running on the same clustering changes no id and writes no audit event. All of it is SQL
-over temp tables, so it runs at the store's speed.
+over temp tables, so it runs at the store's speed. A *partial* assignment (after an incremental
+identity run) considers only the records given (and the ``removed`` ones): every other record
+keeps its customer untouched, so the caller passes every record of any customer it touches.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from accord.store.backend import Store
 
 ID_PREFIX = "cus_"
 _TEMPS = ("_pc_clusters", "_pc_rec", "_pc_part", "_pc_heir", "_pc_cid", "_pc_newids", "_pc_assign", "_pc_new",
-          "_pc_retired", "_pc_ev_rec", "_pc_edges")
+          "_pc_retired", "_pc_ev_rec", "_pc_edges", "_pc_scope_rec")
 
 
 @dataclass
@@ -50,9 +52,16 @@ class IdReport:
     records_removed: int = 0
     events: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    customer_ids: list[str] | None = field(default=None, repr=False)
+    """Partial assignments: every customer id the records had or now have (whose golden records change)."""
+    merges: list[tuple[str, str]] = field(default_factory=list, repr=False)
+    """(retired id, id it merged into) of this assignment."""
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("customer_ids")
+        out.pop("merges")
+        return out
 
 
 def format_id(seq: int) -> str:
@@ -97,12 +106,16 @@ def resolve_customer_id(store: Store, customer_id: str) -> tuple[str, bool]:
 
 
 def assign_customer_ids(store: Store, clusters: pa.Table | pd.DataFrame, run_id: str, actor: str | None = None,
-                        edges: pa.Table | pd.DataFrame | None = None, *, evidence_limit: int = 20) -> IdReport:
+                        edges: pa.Table | pd.DataFrame | None = None, *, evidence_limit: int = 20,
+                        partial: bool = False, removed: list[tuple[str, str]] | None = None) -> IdReport:
     """Map every clustered record to a stable customer id, in one transaction; audit every change.
 
     ``clusters``: (source, record_key, cluster_id) for every current record; records absent from it
     lose their customer. ``edges``: match edges (record_a, record_b, probability, match_weight,
-    rule_or_model, status) used as the audit's evidence; None reads ``match_edges``."""
+    rule_or_model, status) used as the audit's evidence; None reads ``match_edges``.
+    ``partial``: ``clusters`` holds only the records that may change (with every record of each
+    customer they belong to) and ``removed`` the records that lose their customer; no other record
+    is touched."""
     actor = actor or run_id
     report = IdReport(run_id)
     clock = time.perf_counter()
@@ -115,21 +128,39 @@ def assign_customer_ids(store: Store, clusters: pa.Table | pd.DataFrame, run_id:
         if dupes:
             names = ", ".join(f"{s}:{k}" for s, k in dupes)
             raise AccordError(f"clusters: a record is in more than one cluster ({names})")
-        _plan(store)
+        if partial:
+            gone = removed or []
+            store.create_temp_table("_pc_scope_rec", pa.table({
+                "source": pa.concat_arrays([data["source"].combine_chunks(),
+                                            pa.array([s for s, _ in gone], pa.string())]),
+                "record_key": pa.concat_arrays([data["record_key"].combine_chunks(),
+                                                pa.array([k for _, k in gone], pa.string())])}))
+        _plan(store, partial)
         report.timings["plan"] = round(time.perf_counter() - clock, 3)
-        events = _events(store, report)
+        events = _events(store, report, partial)
         _attach_evidence(store, events, edges, evidence_limit)
         report.timings["audit"] = round(time.perf_counter() - clock - report.timings["plan"], 3)
-        _apply(store, now, actor)
+        _apply(store, now, actor, partial)
         report.events = append_events(store, events, actor, now)
         report.records = int(store.scalar("SELECT COUNT(*) FROM _pc_new"))
         report.customers = int(store.scalar("SELECT COUNT(*) FROM _pc_assign"))
+        report.merges = [(e.other_customer_id, e.customer_id) for e in events
+                         if e.kind == "merged" and e.other_customer_id]
+        if partial:
+            report.customer_ids = sorted({c for (c,) in store.fetchall(
+                "SELECT customer_id FROM _pc_new UNION SELECT old_id FROM _pc_new WHERE old_id IS NOT NULL "
+                "UNION SELECT old_id FROM _pc_retired")})
         drop_temp(store, *_TEMPS)
     report.timings["total"] = round(time.perf_counter() - clock, 3)
     return report
 
 
-def _plan(store: Store) -> None:
+def _in_scope(table: str) -> str:
+    return (f"EXISTS (SELECT 1 FROM _pc_scope_rec s WHERE s.source = {table}.source "
+            f"AND s.record_key = {table}.record_key)")
+
+
+def _plan(store: Store, partial: bool = False) -> None:
     """Temp tables: _pc_new (record -> old id, new id, is_new) and _pc_retired (old id -> merged_into)."""
     temp_as(store, "_pc_rec", """
         SELECT c.source, c.record_key, c.cluster, rc.customer_id AS old_id, sr.first_seen_at
@@ -176,9 +207,10 @@ def _plan(store: Store) -> None:
         SELECT r.source, r.record_key, r.old_id, a.customer_id, a.is_new
         FROM _pc_rec r JOIN _pc_assign a ON a.cluster = r.cluster""")
     # Old ids kept nowhere: merged into the id their heir cluster kept, or left with no records.
-    temp_as(store, "_pc_retired", """
+    where = f"WHERE {_in_scope('record_customer')}" if partial else ""
+    temp_as(store, "_pc_retired", f"""
         SELECT o.customer_id AS old_id, a.customer_id AS merged_into
-        FROM (SELECT DISTINCT customer_id FROM record_customer) o
+        FROM (SELECT DISTINCT customer_id FROM record_customer {where}) o
         LEFT JOIN _pc_heir h ON h.old_id = o.customer_id
         LEFT JOIN _pc_assign a ON a.cluster = h.cluster
         WHERE h.keeps IS NOT TRUE""")
@@ -194,9 +226,10 @@ _REASONS = {
 }
 
 
-def _events(store: Store, report: IdReport) -> list[AuditEvent]:
+def _events(store: Store, report: IdReport, partial: bool = False) -> list[AuditEvent]:
     """One event per (kind, customer, other customer) with its records, from the planned changes."""
-    changes = store.fetch_arrow("""
+    scope = f"AND {_in_scope('record_customer')}" if partial else ""
+    changes = store.fetch_arrow(f"""
         SELECT source || ':' || record_key AS rid, old_id, customer_id, is_new FROM _pc_new
         WHERE old_id IS DISTINCT FROM customer_id
         UNION ALL
@@ -204,7 +237,7 @@ def _events(store: Store, report: IdReport) -> list[AuditEvent]:
         FROM record_customer
         WHERE NOT EXISTS (SELECT 1 FROM _pc_clusters c
                           WHERE c.source = record_customer.source AND c.record_key = record_customer.record_key)
-        """).to_pandas()
+        {scope}""").to_pandas()
     retired = dict(store.fetchall("SELECT old_id, merged_into FROM _pc_retired"))
     events: list[AuditEvent] = []
     if len(changes):
@@ -311,7 +344,7 @@ def _num(v: Any) -> float | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
-def _apply(store: Store, now: Any, actor: str) -> None:
+def _apply(store: Store, now: Any, actor: str, partial: bool = False) -> None:
     store.execute("INSERT INTO customers (customer_id, seq, status, merged_into, created_at, created_by, retired_at) "
                   "SELECT customer_id, seq, 'active', NULL, ?, ?, NULL FROM _pc_assign WHERE is_new", (now, actor))
     store.execute("UPDATE customers SET status = 'retired', retired_at = ?, "
@@ -323,9 +356,10 @@ def _apply(store: Store, now: Any, actor: str) -> None:
                   "WHERE to_id IN (SELECT old_id FROM _pc_retired WHERE merged_into IS NOT NULL)")
     store.execute("INSERT INTO customer_redirects (from_id, to_id, created_at, actor) "
                   "SELECT old_id, merged_into, ?, ? FROM _pc_retired WHERE merged_into IS NOT NULL", (now, actor))
+    scope = f" AND {_in_scope('record_customer')}" if partial else ""
     store.execute("DELETE FROM record_customer WHERE NOT EXISTS (SELECT 1 FROM _pc_new n "
                   "WHERE n.source = record_customer.source AND n.record_key = record_customer.record_key "
-                  "AND n.customer_id = record_customer.customer_id)")
+                  "AND n.customer_id = record_customer.customer_id)" + scope)
     store.execute("INSERT INTO record_customer (source, record_key, customer_id, assigned_at, actor) "
                   "SELECT source, record_key, customer_id, ?, ? FROM _pc_new "
                   "WHERE old_id IS DISTINCT FROM customer_id", (now, actor))

@@ -1,4 +1,8 @@
-"""The profiles stage: clusters in; stable ids, audit events and golden records out, in one transaction."""
+"""The profiles stage: clusters in; stable ids, audit events and golden records out, in one transaction.
+
+After an incremental identity run only the records it touched (its ``scope``) are reassigned, and
+only the golden records of the customers they had or now have are recomputed.
+"""
 
 from __future__ import annotations
 
@@ -28,21 +32,62 @@ class ProfilesReport:
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        for key in ("customer_ids", "merges"):
+            out["ids"].pop(key, None)
+        return out
+
+
+def _scoped_clusters(store: Store, scope: list[tuple[str, str]]) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """The ``identity`` rows of ``scope`` and of every other record of the customers ``scope`` holds,
+    and the records among them no longer in ``identity`` (they lose their customer)."""
+    store.create_temp_table("_pf_scope", pa.table({
+        "source": pa.array([s for s, _ in scope], pa.string()),
+        "record_key": pa.array([k for _, k in scope], pa.string())}))
+    store.execute("DROP TABLE IF EXISTS _pf_all")
+    store.execute("""
+        CREATE TEMP TABLE _pf_all AS
+        SELECT source, record_key FROM _pf_scope
+        UNION
+        SELECT rc.source, rc.record_key FROM record_customer rc
+        WHERE rc.customer_id IN (SELECT r.customer_id FROM record_customer r
+                                 JOIN _pf_scope s ON s.source = r.source AND s.record_key = r.record_key)""")
+    frame = store.fetch_arrow("""
+        SELECT i.source, i.record_key, i.cluster_id FROM identity i
+        JOIN _pf_all a ON a.source = i.source AND a.record_key = i.record_key
+        ORDER BY i.source, i.record_key""").to_pandas()
+    removed = store.fetchall("""
+        SELECT a.source, a.record_key FROM _pf_all a
+        WHERE NOT EXISTS (SELECT 1 FROM identity i WHERE i.source = a.source AND i.record_key = a.record_key)
+        ORDER BY a.source, a.record_key""")
+    store.execute("DROP TABLE IF EXISTS _pf_scope")
+    store.execute("DROP TABLE IF EXISTS _pf_all")
+    return frame, [(s, k) for s, k in removed]
 
 
 def build_profiles(store: Store, cfg: Any, clusters: pa.Table | pd.DataFrame | None, run_id: str,
-                   edges: pa.Table | pd.DataFrame | None = None) -> ProfilesReport:
+                   edges: pa.Table | pd.DataFrame | None = None, *, scope: list[tuple[str, str]] | None = None,
+                   actor: str | None = None, refresh_identifiers: bool = True) -> ProfilesReport:
     """Assign stable ids to ``clusters`` (None: read the ``identity`` table), audit the changes and
     recompute golden records. Human decisions are applied to the clustering first (see
-    ``apply_constraints``), unless ``profiles.enforce_constraints`` is false."""
+    ``apply_constraints``), unless ``profiles.enforce_constraints`` is false.
+
+    ``scope`` (source, record_key pairs, from an incremental identity run): only these records
+    (and the other records of their customers) are reassigned, read from ``identity``, and only
+    the golden records of the customers they had or now have are recomputed.
+    ``refresh_identifiers=False`` leaves ``customer_identifiers`` to the caller (real-time stitching
+    writes its own rows; the next run rebuilds the batch part)."""
     started = time.perf_counter()
     settings = profiles_settings(getattr(cfg, "profiles", None))
-    if clusters is None:
+    removed: list[tuple[str, str]] = []
+    if scope is not None:
+        clusters, removed = _scoped_clusters(store, scope)
+    elif clusters is None:
         clusters = store.fetch_arrow("SELECT source, record_key, cluster_id FROM identity ORDER BY source, record_key")
     frame = clusters.to_pandas() if isinstance(clusters, pa.Table) else clusters
     applied, split = 0, 0
-    if settings.enforce_constraints:
+    # An incremental identity run clustered under the decisions already (identity.state.decisions).
+    if settings.enforce_constraints and scope is None:
         decided = constraints(store)
         applied = len(decided)
         if applied:
@@ -55,7 +100,9 @@ def build_profiles(store: Store, cfg: Any, clusters: pa.Table | pd.DataFrame | N
             frame = apply_constraints(frame, decided, auto)
             split = int(frame[label].nunique() - before)
     with store.transaction():
-        ids = assign_customer_ids(store, frame, run_id, run_id, edges, evidence_limit=settings.evidence_limit)
-        golden = build_golden(store, settings, source_priorities(cfg))
-        refresh_customer_identifiers(store)
+        ids = assign_customer_ids(store, frame, run_id, actor or run_id, edges, evidence_limit=settings.evidence_limit,
+                                  partial=scope is not None, removed=removed)
+        golden = build_golden(store, settings, source_priorities(cfg), customer_ids=ids.customer_ids)
+        if refresh_identifiers:
+            refresh_customer_identifiers(store)
     return ProfilesReport(run_id, ids, golden, applied, split, round(time.perf_counter() - started, 3))

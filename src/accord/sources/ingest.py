@@ -20,6 +20,7 @@ import pyarrow as pa
 from accord.clock import new_run_id, utcnow
 from accord.config import ProjectConfig, SourceConfig
 from accord.errors import AccordError, SourceError
+from accord.privacy.suppression import drop_suppressed_stage, suppressed_rejects
 from accord.sources.mapping import EVENT_STAGE_COLUMNS, PEOPLE_STAGE_COLUMNS, Mapper, sql_literal
 from accord.sources.readers import ReadResult, Reject, check_columns, read_source
 from accord.store.backend import Store
@@ -42,6 +43,8 @@ class SourceReport:
     seconds: float = 0.0
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    suppressed: int = 0
+    """Rows of erased people (privacy suppression list), skipped."""
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -76,13 +79,13 @@ def ingest_source(store: Store, cfg: ProjectConfig, source: SourceConfig, run_id
     result = read_source(cfg, source, path_override, progress)
     try:
         return _ingest_read(store, source, result, run_id, path_override=path_override,
-                            allow_empty_snapshot=allow_empty_snapshot)
+                            allow_empty_snapshot=allow_empty_snapshot, region=cfg.identity.default_region)
     finally:
         result.close()
 
 
 def _ingest_read(store: Store, source: SourceConfig, result: ReadResult, run_id: str, *,
-                 path_override: Path | None, allow_empty_snapshot: bool) -> SourceReport:
+                 path_override: Path | None, allow_empty_snapshot: bool, region: str = "US") -> SourceReport:
     check_columns(result, source)
     full_snapshot = source.snapshot == "full" and path_override is None
     now = utcnow()
@@ -118,11 +121,16 @@ def _ingest_read(store: Store, source: SourceConfig, result: ReadResult, run_id:
                 good, _ = mapper.map(_empty_batch(source))
                 store.create_temp_table("_stage", good)
             rejects.extend(_drop_duplicate_keys(store, result))
+            suppressed = drop_suppressed_stage(store, source, region)
             seen_rows = store.scalar("SELECT count(*) FROM _seen")
             staged_rows = store.scalar("SELECT count(*) FROM _stage") + seen_rows
             report = SourceReport(source.name, read=staged_rows + len(result.rejects) + len(rejects),
                                   quarantined=len(result.rejects) + len(rejects))
             all_rejects = result.rejects + rejects
+            erased = {id(r) for r in suppressed_rejects(store, source.name, all_rejects, region)}
+            all_rejects = [r for r in all_rejects if id(r) not in erased]
+            report.suppressed, report.read, report.quarantined = (suppressed + len(erased), report.read + suppressed,
+                                                                  report.quarantined - len(erased))
             if source.kind == "people":
                 if full_snapshot and not staged_rows and not allow_empty_snapshot:
                     existing = store.scalar(

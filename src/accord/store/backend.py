@@ -52,6 +52,28 @@ class Store(ABC):
     def create_temp_table(self, name: str, data: pa.Table) -> None:
         """Create (or replace) a session-scoped table holding ``data``."""
 
+    @abstractmethod
+    def insert_new(self, table: str, data: pa.Table, key_columns: Sequence[str]) -> int:
+        """Insert the rows of ``data`` whose key is not stored yet; return how many were inserted.
+
+        A key repeated inside ``data`` is inserted once (its first row). ``key_columns`` must be the
+        table's primary key (or a unique index): PostgreSQL's ON CONFLICT needs it, and it keeps
+        concurrent writers from inserting the same key twice."""
+
+    @abstractmethod
+    def is_unique_violation(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is this engine's duplicate-key error (a primary key or unique index refused a row)."""
+
+    def lock_for_transaction(self, name: str) -> None:
+        """Serialize writers across processes on ``name`` until this transaction ends (PostgreSQL's
+        advisory lock; DuckDB has one writing process, so there is nothing to wait for)."""
+
+    @abstractmethod
+    def reader(self) -> Store:
+        """Another connection to the same store, for use on another thread (reads run in parallel with
+        this connection's writes and see what is committed). DuckDB: a cursor of the same database
+        instance, so it works while this process holds the file; PostgreSQL: a new connection."""
+
     conn: Any
     """The engine's own connection (duckdb or psycopg)."""
 
@@ -171,7 +193,17 @@ class DuckDBStore(Store):
         try:
             self.conn.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _accord_load")
         finally:
-            self.conn.unregister("_accord_load")
+            self._unregister("_accord_load")
+
+    def _unregister(self, name: str) -> None:
+        """Drop a registered Arrow view; after a failed statement DuckDB refuses until ROLLBACK, and the
+        next register() of the name replaces it anyway, so the first error is the one that surfaces."""
+        import duckdb
+
+        try:
+            self.conn.unregister(name)
+        except duckdb.TransactionException:
+            pass
 
     def create_temp_table(self, name: str, data: pa.Table) -> None:
         self.conn.register("_accord_tmp", data)
@@ -179,6 +211,34 @@ class DuckDBStore(Store):
             self.conn.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _accord_tmp")
         finally:
             self.conn.unregister("_accord_tmp")
+
+    def insert_new(self, table: str, data: pa.Table, key_columns: Sequence[str]) -> int:
+        if data.num_rows == 0:
+            return 0
+        keys = ", ".join(f'"{k}"' for k in key_columns)
+        cols = ", ".join(f'"{c}"' for c in data.column_names)
+        same = " AND ".join(f't."{k}" = s."{k}"' for k in key_columns)
+        self.conn.register("_accord_new", data.append_column("_accord_n", pa.array(range(data.num_rows), pa.int64())))
+        try:
+            row = self.conn.execute(
+                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM ("
+                f"SELECT * FROM _accord_new s WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {same}) "
+                f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY _accord_n) = 1) n").fetchone()
+        finally:
+            self._unregister("_accord_new")
+        return int(row[0]) if row else 0
+
+    def reader(self) -> Store:
+        other = DuckDBStore.__new__(DuckDBStore)
+        other.url, other.path, other.conn = self.url, self.path, self.conn.cursor()
+        other.conn.execute("SET TimeZone = 'UTC'")
+        return other
+
+    def is_unique_violation(self, exc: BaseException) -> bool:
+        import duckdb
+
+        return isinstance(exc, duckdb.ConstraintException) and (
+            "duplicate key" in str(exc).lower() or "unique" in str(exc).lower())
 
     def _begin(self) -> None:
         self.conn.execute("BEGIN TRANSACTION")
@@ -271,6 +331,40 @@ class PostgresStore(Store):
         self.conn.execute(f"DROP TABLE IF EXISTS {name}")
         self.conn.execute(f"CREATE TEMP TABLE {name} ({defs})")
         self.load_arrow(name, data)
+
+    def insert_new(self, table: str, data: pa.Table, key_columns: Sequence[str]) -> int:
+        if data.num_rows == 0:
+            return 0
+        keys = ", ".join(f'"{k}"' for k in key_columns)
+        cols = ", ".join(f'"{c}"' for c in data.column_names)
+        # COPY into a staging table with the target's column types (JSON text becomes jsonb on the way in),
+        # then one INSERT ... ON CONFLICT: concurrent workers may race on a key.
+        self.conn.execute("DROP TABLE IF EXISTS _accord_new")
+        self.conn.execute(f"CREATE TEMP TABLE _accord_new AS SELECT {cols} FROM {table} LIMIT 0")
+        self.conn.execute("ALTER TABLE _accord_new ADD COLUMN _accord_n BIGINT")
+        try:
+            self.load_arrow("_accord_new", data.append_column("_accord_n", pa.array(range(data.num_rows), pa.int64())))
+            with self.conn.cursor() as cur:
+                cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM ("
+                            f"SELECT DISTINCT ON ({keys}) * FROM _accord_new ORDER BY {keys}, _accord_n) n "
+                            f"ON CONFLICT ({keys}) DO NOTHING")
+                return max(cur.rowcount, 0)
+        finally:
+            from psycopg.pq import TransactionStatus
+
+            if self.conn.info.transaction_status != TransactionStatus.INERROR:  # else the rollback drops it
+                self.conn.execute("DROP TABLE IF EXISTS _accord_new")
+
+    def lock_for_transaction(self, name: str) -> None:
+        self.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (name,))
+
+    def reader(self) -> Store:
+        return PostgresStore(self.url)
+
+    def is_unique_violation(self, exc: BaseException) -> bool:
+        import psycopg.errors
+
+        return isinstance(exc, psycopg.errors.UniqueViolation)
 
     def _begin(self) -> None:
         self.conn.execute("BEGIN")

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from accord.synth import activity, records
 from accord.synth.people import build_people
-from accord.synth.project import ACCORD_YAML
+from accord.synth.project import project_yaml
 from accord.synth.rates import VariationRates
 
 FILES = (
@@ -178,6 +178,6 @@ def generate(
         step("products.csv", _write_csv(out / "products.csv", [prod.table]))
         truth = _truth(p.person_ids(), [crm, shop, pos, support])
         step("truth.csv", _write_csv(out / "truth.csv", [truth]))
-    (out / "accord.yaml").write_text(ACCORD_YAML, encoding="utf-8")
+    (out / "accord.yaml").write_text(project_yaml(p.start, p.days), encoding="utf-8")
     step("accord.yaml", 1)
     return SynthReport(out_dir=out, people=people, seed=seed, rows=rows, seconds=time.perf_counter() - began)

@@ -1,5 +1,7 @@
 """The accord.yaml written beside the sample data: every source mapped, ready to ingest."""
 
+from datetime import date, timedelta
+
 ACCORD_YAML = """\
 # Written by `accord synth`: a ready project over the sample sources in this folder.
 # truth.csv (source, record_key, person_id) is the answer key; it is not a source.
@@ -7,6 +9,17 @@ project: synth-demo
 store: duckdb:///accord.duckdb
 identity:
   default_region: US
+traits:
+  as_of: AS_OF          # the end of the sample's activity window: time windows end here
+segments:
+  definitions:
+    - name: champions
+      condition: "rfm_segment = 'champions'"
+    - name: repeat_buyers_90d
+      condition: "orders_90d >= 2"
+    - name: at_risk_subscribers
+      condition: "churn_risk >= 0.5 and revenue_total > 0"
+      requires_consent: [email_marketing]
 sources:
   - name: crm
     format: csv
@@ -129,3 +142,9 @@ sources:
       identity: userId
       anonymous_id: anonymousId
 """
+
+
+def project_yaml(start: date, days: int) -> str:
+    """ACCORD_YAML with trait windows ending where the sample's activity ends (not today, which would
+    leave every "last 90 days" trait of old sample data at zero)."""
+    return ACCORD_YAML.replace("AS_OF", (start + timedelta(days=days)).isoformat())

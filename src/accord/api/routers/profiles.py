@@ -27,12 +27,18 @@ from accord.api.models import (
     ProfileEvents,
     ProfileHistory,
     ProfileRecords,
+    ProfileSegments,
+    ProfileTraits,
 )
 from accord.api.store_worker import StoreWorker
 from accord.errors import AccordError
+from accord.events.customers import current_ids
+from accord.privacy.access import log_api_access
+from accord.privacy.masking import mask_for_role
 from accord.profiles.audit import history
 from accord.profiles.ids import resolve_customer_id
 from accord.profiles.lookup import profile
+from accord.standardize.emails import standardize_email
 from accord.standardize.phones import standardize_phone
 from accord.store.backend import Store
 
@@ -115,8 +121,31 @@ def _known_external_id_names(store: Store, name: str) -> bool:
                                "LIMIT 1", (json.dumps(name),)))
 
 
+def index_forms(id_type: str, value: str, region: str) -> list[str]:
+    """The forms ``value`` may be indexed under in customer_identifiers."""
+    if id_type == "email":
+        return sorted({value.lower(), *filter(None, [standardize_email(value).email])})
+    if id_type == "phone":
+        return phone_keys(value, region)
+    return [value]
+
+
+def customers_by_index(store: Store, id_type: str, values: list[str]) -> list[str]:
+    """The active customers the identifier index names for (id_type, any of values); a point query."""
+    if not values:
+        return []
+    found = [c for t, c in store.fetchall(
+        f"SELECT id_type, customer_id FROM customer_identifiers WHERE value IN ({', '.join('?' for _ in values)})",
+        values) if t == id_type]
+    current = current_ids(store, found)
+    return sorted({current[c] for c in found if current[c] is not None})  # type: ignore[misc]
+
+
 def resolve_ref(store: Store, id_type: str, value: str, region: str) -> tuple[str, str | None]:
-    """(customer_id, the retired id it was redirected from or None); ApiError 404 when nobody has it."""
+    """(customer_id, the retired id it was redirected from or None); ApiError 404 when nobody has it.
+
+    The identifier index (customer_identifiers: batch identities and real-time stitching) answers
+    first; stores whose index is not built yet fall back to golden records, records and events."""
     def one(candidates: list[str], what: str) -> tuple[str, str | None]:
         if not candidates:
             raise ApiError(404, f"no customer has {what}")
@@ -129,6 +158,9 @@ def resolve_ref(store: Store, id_type: str, value: str, region: str) -> tuple[st
         except AccordError:
             raise ApiError(404, f"no customer {value!r}; customer ids look like cus_00000042") from None
         return current, value if redirected else None
+    indexed = customers_by_index(store, id_type, index_forms(id_type, value, region))
+    if indexed:
+        return min(indexed), None
     if id_type == "email":
         return one(_customers_by_multi(store, "emails", [value.lower()]), f"email {value!r}")
     if id_type == "phone":
@@ -170,6 +202,9 @@ def customer_identifiers(store: Store, customer_id: str) -> dict[str, set[str]]:
         "SELECT value FROM golden_multi WHERE customer_id = ? AND attribute = 'emails'", (customer_id,))}
     if emails:
         ids["email"] = emails
+    for id_type, value in store.fetchall(
+            "SELECT id_type, value FROM customer_identifiers WHERE customer_id = ?", (customer_id,)):
+        ids.setdefault(id_type, set()).add(value)
     return ids
 
 
@@ -217,6 +252,32 @@ def customer_events(store: Store, customer_id: str, limit: int, cursor: str | No
             "next_cursor": encode_cursor(last[4], last[0]) if last else None}
 
 
+def customer_traits(store: Store, customer_id: str) -> dict[str, Any]:
+    traits = {}
+    for name, num, text, at in store.fetchall(
+            "SELECT name, value_num, value_text, computed_at FROM customer_traits WHERE customer_id = ? ORDER BY name",
+            (customer_id,)):
+        value: Any = num
+        if num is None and text is not None:
+            value = text
+            if text[:1] in ("[", "{"):
+                try:
+                    value = json.loads(text)
+                except ValueError:
+                    pass
+        traits[name] = {"value": value, "computed_at": at}
+    return {"customer_id": customer_id, "traits": traits}
+
+
+def customer_segments(store: Store, customer_id: str, with_history: bool) -> dict[str, Any]:
+    where = "" if with_history else " AND exited_at IS NULL"
+    rows = store.fetchall(
+        "SELECT segment, entered_at, exited_at, entered_by, exited_by FROM segment_membership "
+        f"WHERE customer_id = ?{where} ORDER BY entered_at DESC, segment", (customer_id,))
+    return {"customer_id": customer_id, "segments": [
+        dict(zip(("segment", "entered_at", "exited_at", "entered_by", "exited_by"), r, strict=True)) for r in rows]}
+
+
 def customer_records(store: Store, customer_id: str) -> dict[str, Any]:
     rows = store.fetchall(
         "SELECT sr.source, sr.record_key, CAST(sr.raw AS TEXT), CAST(sr.external_ids AS TEXT), "
@@ -239,18 +300,29 @@ async def _lookup(request: Request, worker: StoreWorker, ref: str,
     id_type, value = parse_ref(ref)
     region = request.app.state.default_region
 
-    def run(store: Store) -> dict[str, Any]:
+    def run(store: Store) -> tuple[str, dict[str, Any]]:
         customer_id, redirected_from = resolve_ref(store, id_type, value, region)
-        return read(store, customer_id, redirected_from)
+        return customer_id, read(store, customer_id, redirected_from)
 
-    return await worker.call(run)
+    customer_id, payload = await worker.read(run)
+    route = getattr(request.scope.get("route"), "name", None)
+    # The access audit row is committed before the answer, in the store thread's next group commit
+    # (concurrent reads share one commit instead of each paying for its own).
+    await worker.append(lambda store: log_api_access(store, request, "profile.read", customer_id, route))
+    return mask_for_role(request, payload)  # analyst keys see PII masked
 
 
 @router.get("/{ref}", response_model=Profile, responses=_ERRORS, summary="A customer's golden profile")
 async def get_profile(request: Request, ref: Ref, key: ReadKey, worker: StoreWorkerDep) -> JsonResponse:
     def read(store: Store, customer_id: str, redirected_from: str | None) -> dict[str, Any]:
         out = profile(store, customer_id)
-        return {**out, "requested_id": redirected_from or customer_id, "redirected": redirected_from is not None,
+        # Identifiers real-time stitching indexed (a person known only from events has no records yet).
+        identifiers = {k: set(v) for k, v in out["identifiers"].items()}
+        for id_type, value in store.fetchall(
+                "SELECT id_type, value FROM customer_identifiers WHERE customer_id = ?", (out["customer_id"],)):
+            identifiers.setdefault(id_type, set()).add(value)
+        return {**out, "identifiers": {k: sorted(v) for k, v in sorted(identifiers.items())},
+                "requested_id": redirected_from or customer_id, "redirected": redirected_from is not None,
                 "redirected_from": redirected_from}
 
     return JsonResponse(await _lookup(request, worker, ref, read))
@@ -279,3 +351,18 @@ async def get_events(request: Request, ref: Ref, key: ReadKey, worker: StoreWork
 async def get_history(request: Request, ref: Ref, key: ReadKey, worker: StoreWorkerDep) -> JsonResponse:
     return JsonResponse(await _lookup(request, worker, ref,
                                         lambda s, c, _: {"customer_id": c, "events": history(s, c)}))
+
+
+@router.get("/{ref}/traits", response_model=ProfileTraits, responses=_ERRORS,
+            summary="A customer's computed traits (RFM, lifetime value, health, churn risk, counters)")
+async def get_traits(request: Request, ref: Ref, key: ReadKey, worker: StoreWorkerDep) -> JsonResponse:
+    return JsonResponse(await _lookup(request, worker, ref, lambda s, c, _: customer_traits(s, c)))
+
+
+@router.get("/{ref}/segments", response_model=ProfileSegments, responses=_ERRORS,
+            summary="The segments a customer is in, newest first")
+async def get_segments(request: Request, ref: Ref, key: ReadKey, worker: StoreWorkerDep,
+                       history: Annotated[bool, Query(description="also the memberships that ended")] = False
+                       ) -> JsonResponse:
+    return JsonResponse(await _lookup(request, worker, ref,
+                                        lambda s, c, _: customer_segments(s, c, history)))

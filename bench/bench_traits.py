@@ -1,0 +1,227 @@
+"""Traits benchmark: every trait for N profiles (default 1,000,000) on DuckDB.
+
+    .venv/bin/python bench/bench_traits.py [--customers N] [--events-per-customer K] [--keep]
+
+The store is synthesized directly (no ingest, no identity resolution), shaped like `accord synth`
+output after `accord run`: active customers with user ids, emails and anonymous ids in
+customer_identifiers; web, email and order events (about K per customer, Poisson) over two years,
+orders and store purchases carrying revenue and a product category; support tickets (source records
+with sentiment and satisfaction) for a quarter of the customers; a company for 8 % of them; a
+churn_risk trait for everyone (as the model stage leaves it).
+
+Then, in a child process (so its peak memory is its own): `compute_traits` with the default traits
+plus one declared trait of every kind, and, side by side, the peer: one bare DuckDB GROUP BY over
+the same attributed events computing the default counters (events_total, events_30d, orders_total,
+orders_90d, revenue_total, revenue_365d, last_seen) into a table. Last, 50 single-customer updates
+(`update_customer_traits`), as the API calls after an event.
+
+Target (issue #7): all traits for 1,000,000 profiles in <= 2 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+AS_OF = datetime(2025, 1, 1)
+EVENT_NAMES = np.array(["Page", "Product Viewed", "sent", "open", "click", "Order Completed", "Store Purchase"])
+EVENT_SHARE = np.array([0.30, 0.25, 0.17, 0.10, 0.03, 0.10, 0.05])
+CATEGORIES = np.array(["Apparel", "Footwear", "Electronics", "Home", "Beauty", "Sports", "Books", "Toys", "Grocery",
+                       "Office"])
+DECLARED = {
+    "favourite_category": {"most_frequent": "category", "event": "Product Viewed"},
+    "categories_bought": {"unique": "category", "purchase": True, "limit": 10},
+    "last_category": {"last": "category"},
+    "store_visits_365d": {"count": {"event": "Store Purchase"}, "within": "365d"},
+    "largest_order": {"max": "revenue", "purchase": True},
+    "mail_opens_90d": {"count": {"event": "open"}, "within": "90d"},
+}
+
+
+def _ids(prefix: str, n: int) -> pa.Array:
+    return pc.binary_join_element_wise(pa.array(np.full(n, prefix)), pc.cast(pa.array(np.arange(n)), pa.string()), "")
+
+
+def build_store(path: Path, customers: int, per_customer: float, seed: int = 7) -> dict[str, int]:
+    from accord.store import open_store
+
+    rng = np.random.default_rng(seed)
+    if path.exists():
+        path.unlink()
+    store = open_store(f"duckdb:///{path}")
+    n = customers
+    cid = _ids("C", n)
+    store.load_arrow("customers", pa.table({
+        "customer_id": cid, "seq": pa.array(np.arange(1, n + 1)), "status": pa.array(np.full(n, "active")),
+        "created_at": pa.array(np.full(n, np.datetime64("2023-01-01T00:00:00", "us"))),
+        "created_by": pa.array(np.full(n, "bench"))}))
+    email = pc.binary_join_element_wise(cid, pa.array(np.full(n, "@example.com")), "")
+    has_anon = rng.random(n) < 0.6
+    anon = _ids("A", n)
+    ident = pa.concat_tables([
+        pa.table({"id_type": pa.array(np.full(n, "user_id")), "value": cid, "customer_id": cid}),
+        pa.table({"id_type": pa.array(np.full(n, "email")), "value": pc.utf8_lower(email), "customer_id": cid}),
+        pa.table({"id_type": pa.array(np.full(int(has_anon.sum()), "anonymous_id")),
+                  "value": anon.filter(pa.array(has_anon)), "customer_id": cid.filter(pa.array(has_anon))}),
+    ])
+    ident = ident.append_column("origin", pa.array(np.full(ident.num_rows, "record")))
+    store.load_arrow("customer_identifiers", ident)
+
+    counts = rng.poisson(per_customer, n)
+    who = np.repeat(np.arange(n), counts)
+    m = len(who)
+    kind = rng.choice(len(EVENT_NAMES), m, p=EVENT_SHARE)
+    ts = np.datetime64(AS_OF, "s") - rng.integers(0, 730 * 86400, m).astype("timedelta64[s]")
+    names = EVENT_NAMES[kind]
+    is_mail = np.isin(names, ["sent", "open", "click"])
+    anonymous = ~is_mail & has_anon[who] & (rng.random(m) < 0.3)
+    id_type = np.where(is_mail, "email", np.where(anonymous, None, "user_id"))
+    who_ids = cid.take(pa.array(who))
+    id_value = pc.if_else(pa.array(is_mail), pc.take(email, pa.array(who)),
+                          pc.if_else(pa.array(anonymous), pa.nulls(m, pa.string()), who_ids))
+    revenue = np.where(np.isin(names, ["Order Completed", "Store Purchase"]), np.round(rng.gamma(2.0, 30.0, m), 2),
+                       np.nan)
+    category = CATEGORIES[rng.integers(0, len(CATEGORIES), m)]
+    props = pc.binary_join_element_wise(pa.array(np.full(m, '{"category":"')), pa.array(category),
+                                        pa.array(np.full(m, '"}')), "")
+    events = pa.table({
+        "event_id": _ids("E", m), "source": pa.array(np.where(is_mail, "email", "web")),
+        "type": pa.array(np.where(names == "Page", "page", "track")),
+        "event": pa.array(np.where(names == "Page", None, names)),
+        "ts": pa.array(ts.astype("datetime64[us]")), "received_at": pa.array(ts.astype("datetime64[us]")),
+        "identity_type": pa.array(id_type), "identity_value": id_value,
+        "anonymous_id": pc.if_else(pa.array(anonymous), anon.take(pa.array(who)), pa.nulls(m, pa.string())),
+        "revenue": pa.array(revenue, from_pandas=True), "properties": props,
+        "run_id": pa.array(np.full(m, "bench"))})
+    for lo in range(0, m, 2_000_000):
+        store.load_arrow("events", events.slice(lo, 2_000_000))
+    del events
+
+    with_tickets = np.flatnonzero(rng.random(n) < 0.25)
+    t_who = np.repeat(with_tickets, 1 + rng.poisson(0.6, len(with_tickets)))
+    t = len(t_who)
+    sentiment = np.round(rng.uniform(-1, 1, t), 2).astype(str)
+    satisfaction = np.where(rng.random(t) < 0.4, "", rng.integers(1, 6, t).astype(str))
+    raw = pc.binary_join_element_wise(pa.array(np.full(t, '{"sentiment":"')), pa.array(sentiment),
+                                      pa.array(np.full(t, '","satisfaction":"')), pa.array(satisfaction),
+                                      pa.array(np.full(t, '"}')), "")
+    t_ts = np.datetime64(AS_OF, "s") - rng.integers(0, 500 * 86400, t).astype("timedelta64[s]")
+    keys = _ids("T", t)
+    store.load_arrow("source_records", pa.table({
+        "source": pa.array(np.full(t, "support")), "record_key": keys, "row_hash": keys, "raw": raw,
+        "source_created_at": pa.array(t_ts.astype("datetime64[us]")),
+        "first_seen_at": pa.array(t_ts.astype("datetime64[us]")), "valid_from": pa.array(t_ts.astype("datetime64[us]")),
+        "run_id": pa.array(np.full(t, "bench"))}))
+    store.load_arrow("record_customer", pa.table({
+        "source": pa.array(np.full(t, "support")), "record_key": keys, "customer_id": cid.take(pa.array(t_who)),
+        "assigned_at": pa.array(np.full(t, np.datetime64("2024-01-01T00:00:00", "us"))),
+        "actor": pa.array(np.full(t, "bench"))}))
+
+    b2b = np.flatnonzero(rng.random(n) < 0.08)
+    company = (np.arange(len(b2b)) // 3.5).astype(np.int64)
+    suffix = np.array(["Ltd", "GmbH", "Inc.", "LLC"])[company % 4]
+    company_name = pc.binary_join_element_wise(pa.array(np.full(len(b2b), "Company ")),
+                                               pc.cast(pa.array(company), pa.string()), pa.array(suffix), " ")
+    store.load_arrow("golden_values", pa.table({
+        "customer_id": cid.take(pa.array(b2b)), "attribute": pa.array(np.full(len(b2b), "company")),
+        "value": company_name, "source": pa.array(np.full(len(b2b), "crm")), "record_key": cid.take(pa.array(b2b)),
+        "rule": pa.array(np.full(len(b2b), "most_recent"))}))
+    store.load_arrow("customer_traits", pa.table({
+        "customer_id": cid, "name": pa.array(np.full(n, "churn_risk")), "value_num": pa.array(rng.random(n)),
+        "computed_at": pa.array(np.full(n, np.datetime64("2024-12-31T00:00:00", "us")))}))
+    store.execute("CHECKPOINT")
+    store.close()
+    return {"customers": n, "events": m, "tickets": t, "company_members": len(b2b)}
+
+
+def _peer_sql(as_of: str) -> str:
+    """The default counters in one bare DuckDB GROUP BY over the attributed events."""
+    age = f"epoch(TIMESTAMP '{as_of}') - epoch(e.ts)"
+    return (
+        "CREATE OR REPLACE TABLE peer_traits AS SELECT x.customer_id, count(*) AS events_total, "
+        f"count(*) FILTER (WHERE {age} < 30 * 86400) AS events_30d, "
+        "count(*) FILTER (WHERE e.revenue IS NOT NULL) AS orders_total, "
+        f"count(*) FILTER (WHERE e.revenue IS NOT NULL AND {age} < 90 * 86400) AS orders_90d, "
+        "sum(e.revenue) AS revenue_total, "
+        f"sum(e.revenue) FILTER (WHERE {age} < 365 * 86400) AS revenue_365d, max(e.ts) AS last_seen "
+        "FROM (SELECT e.event_id, ci.customer_id FROM events e JOIN customer_identifiers ci ON ci.id_type = "
+        "e.identity_type AND ci.value = CASE WHEN e.identity_type = 'email' THEN lower(e.identity_value) ELSE "
+        "e.identity_value END UNION SELECT e.event_id, ci.customer_id FROM events e JOIN customer_identifiers ci "
+        "ON ci.id_type = 'anonymous_id' AND ci.value = e.anonymous_id) x JOIN events e ON e.event_id = x.event_id "
+        f"WHERE e.ts <= TIMESTAMP '{as_of}' GROUP BY x.customer_id")
+
+
+def child(path: str, customers: int) -> None:
+    """Runs in its own process: the peer, then compute_traits, then single-customer updates."""
+    from accord.store import open_store
+    from accord.traits import compute_traits, update_customer_traits
+    from accord.traits.settings import TraitsSettings
+
+    settings = TraitsSettings.model_validate({"as_of": AS_OF, "computed": DECLARED})
+    store = open_store(f"duckdb:///{path}")
+    started = time.perf_counter()
+    store.execute(_peer_sql(AS_OF.isoformat(sep=" ")))
+    peer = time.perf_counter() - started
+    store.execute("DROP TABLE peer_traits")
+    report = compute_traits(store, settings, "bench", progress=lambda step: print(f"  {step}", file=sys.stderr))
+    rng = np.random.default_rng(3)
+    picks = [f"C{i}" for i in rng.integers(0, customers, 50)]
+    started = time.perf_counter()
+    for customer_id in picks:
+        update_customer_traits(store, settings, customer_id)
+    single = (time.perf_counter() - started) / len(picks)
+    store.close()
+    print(json.dumps({"seconds": report.seconds, "timings": report.timings, "customers": report.customers,
+                      "events_attributed": report.events_attributed, "rows_written": report.rows_written,
+                      "accounts": report.accounts.accounts if report.accounts else 0, "peer_seconds": round(peer, 3),
+                      "single_customer_ms": round(single * 1000, 1),
+                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--events-per-customer", type=float, default=12.0)
+    parser.add_argument("--out", type=Path, default=Path("bench/out/traits"))
+    parser.add_argument("--keep", action="store_true", help="Keep the generated store.")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.customers)
+        return
+    os.environ.setdefault("ACCORD_DUCKDB_MEMORY", "4GB")
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "traits.duckdb"
+    print(f"building a store with {args.customers:,} customers ...", file=sys.stderr)
+    started = time.perf_counter()
+    shape = build_store(path, args.customers, args.events_per_customer)
+    print(f"built in {time.perf_counter() - started:.1f} s: {shape}", file=sys.stderr)
+    result = subprocess.run([sys.executable, __file__, "--child", str(path), "--customers", str(args.customers)],
+                            check=True, capture_output=True, text=True, env=os.environ.copy())
+    sys.stderr.write(result.stderr)
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    load = os.getloadavg()
+    summary = {**shape, **figures, "ratio_to_peer": round(figures["seconds"] / figures["peer_seconds"], 2),
+               "target_seconds": 120, "met": figures["seconds"] <= 120,
+               "duckdb_memory": os.environ["ACCORD_DUCKDB_MEMORY"], "load_average": [round(x, 2) for x in load],
+               "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"}
+    print(json.dumps(summary, indent=2))
+    if not args.keep:
+        shutil.rmtree(args.out, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Where other stages plug into event collection: one list of callbacks before, one after the commit.
+
+``create_app`` puts a ``CollectHooks`` on ``app.state.collect_hooks``; a stage registers its
+callbacks there (in ``create_app`` or the app's lifespan), e.g.::
+
+    app.state.collect_hooks.before_commit.append(drop_suppressed)   # privacy: suppression check
+    app.state.collect_hooks.after_commit.append(update_segments)    # segments: on_event
+
+``before_commit`` runs on the store thread (the writer); ``after_commit`` on a hook thread with
+its own connection to the store, so a slow hook never holds up collection:
+
+* ``before_commit(store, collected) -> Collected``: once per group commit, with the rows of every
+  request in the group, just before the transaction that stores them; returns the rows to store
+  (drop or rewrite rows here). An exception fails the requests of the group (each is then retried
+  alone), so raise only for bugs.
+* ``after_commit(store, committed)``: after the group is committed, identities are stitched and
+  the requests are answered; groups committed while the hooks were busy arrive as one
+  ``Committed``. Open your own ``store.transaction()`` to write. An exception is logged and never
+  touches the already acknowledged events. ``StoreWorker.call`` (and ``wait_for_hooks()``) wait
+  until the hooks have seen everything committed before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from accord.api.messages import EVENT_COLUMNS, Collected
+from accord.events.customers import current_ids
+from accord.events.stitching import Stitched
+from accord.store.backend import Store
+
+_TYPE = EVENT_COLUMNS.index("identity_type")
+_VALUE = EVENT_COLUMNS.index("identity_value")
+_ANON = EVENT_COLUMNS.index("anonymous_id")
+
+
+@dataclass
+class Committed:
+    """What one group commit stored.
+
+    ``events``: the group's event rows in ``EVENT_COLUMNS`` order (a client's retry of a message
+    stored before may be among them); ``stitched``: what identity stitching did with its identify,
+    alias and group messages."""
+
+    events: list[tuple[Any, ...]]
+    stitched: list[Stitched] = field(default_factory=list)
+
+    def event_dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in self.events]
+
+    def customer_ids(self, store: Store) -> dict[str, str]:
+        """event_id -> the customer each event names now (by its userId, else its anonymousId)."""
+        wanted: set[str] = set()
+        for row in self.events:
+            wanted.add(row[_VALUE])
+            if row[_ANON]:
+                wanted.add(row[_ANON])
+        if not wanted:
+            return {}
+        values = sorted(v for v in wanted if v)
+        owners: dict[tuple[str, str], str] = {}
+        for id_type, value, customer_id in store.fetchall(
+                f"SELECT id_type, value, customer_id FROM customer_identifiers WHERE value IN "
+                f"({', '.join('?' for _ in values)}) ORDER BY customer_id", values):
+            owners.setdefault((id_type, value), customer_id)  # several: the oldest id, as lookups answer
+        current = current_ids(store, owners.values())
+        out: dict[str, str] = {}
+        for row in self.events:
+            found = owners.get((row[_TYPE], row[_VALUE])) or (owners.get(("anonymous_id", row[_ANON]))
+                                                              if row[_ANON] else None)
+            if found is not None and current.get(found):
+                out[row[0]] = current[found]  # type: ignore[assignment]
+        for s in self.stitched:
+            if s.customer_id is not None:
+                out[s.event_id] = s.customer_id
+        return out
+
+
+BeforeCommit = Callable[[Store, Collected], Collected]
+AfterCommit = Callable[[Store, Committed], None]
+
+
+@dataclass
+class CollectHooks:
+    before_commit: list[BeforeCommit] = field(default_factory=list)
+    after_commit: list[AfterCommit] = field(default_factory=list)

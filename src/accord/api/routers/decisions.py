@@ -1,0 +1,243 @@
+"""The decision API: offers, ``POST /v1/decide``, outcomes and stock.
+
+``POST /v1/decide`` takes a customer as any identifier (``email:ada@example.com``,
+``customer_id:cus_00000042``, ...) or an anonymous visitor (``anonymous_id:...``) and a context,
+and answers the ranked offers with score, policy, propensity and explanation. Decisions are
+logged with a group commit: a writer thread with its own store connection writes the pending ones
+every 50 ms and at shutdown, so answering never waits for a disk flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from accord.api.auth import ApiKey, require_role
+from accord.api.deps import StoreWorkerDep
+from accord.api.errors import ApiError, JsonResponse
+from accord.api.models import Error
+from accord.api.routers.profiles import parse_ref, resolve_ref
+from accord.config import ProjectConfig
+from accord.decisions.engine import DecideRequest, DecisionEngine
+from accord.decisions.log import LogWriter, OutcomeError, read_decision, record_outcome
+from accord.decisions.offers import OfferError, delete_offer, save_offer, set_stock, validate_offer
+from accord.store import Store
+
+log = logging.getLogger("accord.api")
+FLUSH_SECONDS = 0.05
+
+# Deciding and reading: the serving application's read key, or a marketer. Outcomes: also the
+# collection (ingest) key that sends the site's events. Changing offers and stock: marketers.
+ReadKey = Annotated[ApiKey, Depends(require_role("read", "marketer"))]
+FeedbackKey = Annotated[ApiKey, Depends(require_role("read", "ingest", "marketer"))]
+MarketerKey = Annotated[ApiKey, Depends(require_role("marketer"))]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DecideContext(_Body):
+    channel: str | None = Field(None, max_length=100, examples=["web"])
+    placement: str | None = Field(None, max_length=100, examples=["homepage_hero"])
+    device: str | None = Field(None, max_length=100, examples=["mobile"])
+
+
+class DecideBody(_Body):
+    customer: str = Field(..., min_length=3, max_length=500,
+                          description="ID_TYPE:VALUE: customer_id:…, email:…, phone:…, user_id:…, an external id, "
+                                      "or anonymous_id:… for a visitor")
+    context: DecideContext = Field(default_factory=DecideContext)
+    limit: int | None = Field(None, ge=1, le=100, description="At most this many offers (and decisions.max_offers)")
+
+
+class Explanation(BaseModel):
+    rules: list[str]
+    features: list[dict[str, Any]]
+    exploration: bool
+
+
+class DecidedOffer(BaseModel):
+    offer_id: str
+    score: float | None
+    policy: str
+    propensity: float
+    explanation: Explanation
+    content: dict[str, Any]
+
+
+class DecideResponse(BaseModel):
+    decision_id: str
+    customer_id: str | None
+    policy: str
+    personalized: bool
+    offers: list[DecidedOffer]
+    experiment: dict[str, str | None] | None = None
+    notes: list[str] = []
+
+
+class OutcomeBody(_Body):
+    offer_id: str | None = Field(None, description="The offer the outcome is about; null for the decision as a whole")
+    shown: bool = False
+    clicked: bool = False
+    converted: bool = False
+    revenue: float | None = None
+    occurred_at: datetime | None = None
+
+
+class StockBody(_Body):
+    stock: int = Field(..., ge=0, le=2**63 - 1)  # BIGINT in the store
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Error, "description": "Malformed identifier"},
+    401: {"model": Error, "description": "No API key, or an unknown one"},
+    403: {"model": Error, "description": "The key's role may not call this endpoint (decide: read or marketer; "
+                                         "outcomes: also ingest; offers and stock: marketer; admin: all)"},
+    404: {"model": Error, "description": "No such customer, decision or offer"},
+    422: {"model": Error, "description": "The body does not validate; the message names the field"},
+}
+
+
+def _subject(store: Store, ref: str, region: str) -> tuple[str | None, str | None]:
+    """(customer_id, anonymous_id): an anonymous id no customer is linked to is an anonymous visitor."""
+    id_type, value = parse_ref(ref)
+    if id_type != "anonymous_id":
+        return resolve_ref(store, id_type, value, region)[0], None
+    row = store.fetchone("SELECT MIN(customer_id) FROM customer_identifiers WHERE id_type = 'anonymous_id' "
+                         "AND value = ?", (value,))
+    if row and row[0]:
+        return row[0], value
+    try:
+        return resolve_ref(store, id_type, value, region)[0], value
+    except ApiError as exc:
+        if exc.status == 404:
+            return None, value
+        raise
+
+
+def make_router(cfg: ProjectConfig) -> APIRouter:
+    """The decision routes for this project (the engine keeps offers, model and posteriors in memory)."""
+    settings = cfg.decisions
+    engine = DecisionEngine(settings)
+    region = cfg.identity.default_region
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The log writer has a connection of its own, so a decision never waits behind a commit.
+        writer = LogWriter(engine.log, cfg.store_url(), FLUSH_SECONDS)
+        await asyncio.to_thread(writer.start)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(writer.stop)
+
+    router = APIRouter(tags=["decisions"], lifespan=lifespan)
+
+    @router.post("/v1/decide", response_model=DecideResponse, responses=_ERRORS,
+                 summary="Ranked offers for a customer in a context, with explanations")
+    async def decide(request: Request, body: DecideBody, key: ReadKey, worker: StoreWorkerDep) -> JsonResponse:
+        def run(store: Store) -> dict[str, Any]:
+            customer_id, anonymous_id = _subject(store, body.customer, region)
+            req = DecideRequest(customer_id, anonymous_id, body.context.channel, body.context.placement,
+                                body.context.device, body.limit)
+            return engine.decide(store, req, write=False).as_response()
+
+        return JsonResponse(await worker.call(run))
+
+    @router.get("/v1/decisions/{decision_id}", responses=_ERRORS, summary="A logged decision with its outcomes")
+    async def get_decision(decision_id: Annotated[str, Path(max_length=100)], key: ReadKey,
+                           worker: StoreWorkerDep) -> JsonResponse:
+        def run(store: Store) -> dict[str, Any]:
+            engine.log.ensure_written(store, decision_id)
+            found = read_decision(store, decision_id)
+            if found is None:
+                raise ApiError(404, f"no decision {decision_id!r}")
+            return found
+
+        return JsonResponse(await worker.call(run))
+
+    @router.post("/v1/decisions/{decision_id}/outcome", status_code=201, responses=_ERRORS,
+                 summary="Report what happened: shown, clicked, converted, revenue")
+    async def post_outcome(decision_id: Annotated[str, Path(max_length=100)], body: OutcomeBody, key: FeedbackKey,
+                           worker: StoreWorkerDep) -> JsonResponse:
+        def run(store: Store) -> dict[str, Any]:
+            try:
+                outcome_id = record_outcome(store, decision_id, body.offer_id, shown=body.shown, clicked=body.clicked,
+                                            converted=body.converted, revenue=body.revenue,
+                                            occurred_at=body.occurred_at, unwritten=engine.log.unwritten(decision_id))
+            except OutcomeError as exc:
+                raise ApiError(404, str(exc)) from None
+            return {"outcome_id": outcome_id, "decision_id": decision_id}
+
+        return JsonResponse(await worker.call(run), status_code=201)
+
+    @router.get("/v1/offers", responses=_ERRORS, summary="Every offer, from accord.yaml and from the API")
+    async def list_offers(key: ReadKey, worker: StoreWorkerDep) -> JsonResponse:
+        def run(store: Store) -> dict[str, Any]:
+            engine.refresh(store, force=True)
+            return {"offers": [o.as_dict() for o in engine.offers]}
+
+        return JsonResponse(await worker.call(run))
+
+    @router.get("/v1/offers/{offer_id}", responses=_ERRORS, summary="One offer")
+    async def get_offer(offer_id: str, key: ReadKey, worker: StoreWorkerDep) -> JsonResponse:
+        def run(store: Store) -> dict[str, Any]:
+            engine.refresh(store, force=True)
+            for o in engine.offers:
+                if o.id == offer_id:
+                    return o.as_dict()
+            raise ApiError(404, f"no offer {offer_id!r}")
+
+        return JsonResponse(await worker.call(run))
+
+    @router.post("/v1/offers", status_code=201,
+                 responses={**_ERRORS, 200: {"description": "An API offer with this id was replaced"},
+                            409: {"model": Error, "description": "The id belongs to an offer in accord.yaml"}},
+                 summary="Create or replace an offer (id, content, eligibility, priority, margin, inventory, "
+                         "validity, channels)")
+    async def post_offer(request: Request, key: MarketerKey, worker: StoreWorkerDep) -> JsonResponse:
+        try:
+            data = await request.json()
+        except ValueError:
+            raise ApiError(400, "body: not valid JSON") from None
+        try:
+            spec = validate_offer(data)
+        except OfferError as exc:
+            raise ApiError(422, str(exc)) from None
+
+        def run(store: Store) -> bool:
+            try:
+                created = save_offer(store, settings, spec)
+            except OfferError as exc:
+                raise ApiError(409, str(exc), code="conflict") from None
+            engine.invalidate()
+            return created
+
+        created = await worker.call(run)
+        return JsonResponse({**spec.model_dump(mode="json"), "origin": "api"}, status_code=201 if created else 200)
+
+    @router.delete("/v1/offers/{offer_id}", responses=_ERRORS, summary="Delete an offer made through the API")
+    async def remove_offer(offer_id: str, key: MarketerKey, worker: StoreWorkerDep) -> JsonResponse:
+        def run(store: Store) -> bool:
+            found = delete_offer(store, offer_id)
+            engine.invalidate()
+            return found
+
+        if not await worker.call(run):
+            raise ApiError(404, f"no offer {offer_id!r} made through the API (offers in accord.yaml are changed there)")
+        return JsonResponse({"deleted": offer_id})
+
+    @router.put("/v1/inventory/{item}", responses=_ERRORS, summary="Set the stock of an inventory item")
+    async def put_stock(item: str, body: StockBody, key: MarketerKey, worker: StoreWorkerDep) -> JsonResponse:
+        await worker.call(lambda store: set_stock(store, item, body.stock))
+        return JsonResponse({"item": item, "stock": body.stock})
+
+    return router

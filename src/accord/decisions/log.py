@@ -1,0 +1,243 @@
+"""The decision log: every decision with its ranked offers and propensities, and their outcomes.
+
+The API keeps new decisions in memory for a few milliseconds and writes them in one transaction
+(group commit), so a decision never waits for a disk flush; ``flush`` writes whatever is pending
+and runs before every outcome, every model refresh and at shutdown.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from accord.clock import utcnow
+from accord.errors import AccordError
+from accord.store import Store
+
+log = logging.getLogger("accord.decisions")
+
+
+class OutcomeError(AccordError):
+    """An outcome names a decision or offer that does not exist."""
+
+
+@dataclass
+class RankedOffer:
+    offer_id: str
+    score: float | None
+    policy: str
+    propensity: float
+    explored: bool
+    explanation: dict[str, Any]
+    content: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"offer_id": self.offer_id, "score": self.score, "policy": self.policy,
+                "propensity": self.propensity, "explanation": self.explanation, "content": self.content}
+
+
+@dataclass
+class Decision:
+    decision_id: str
+    unit: str
+    customer_id: str | None
+    anonymous_id: str | None
+    context: dict[str, str | None]
+    policy: str
+    model_version: int | None
+    experiment: str | None
+    variant: str | None
+    personalized: bool
+    features: dict[str, Any]
+    candidates: list[str]
+    decided_at: datetime
+    offers: list[RankedOffer] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def as_response(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"decision_id": self.decision_id, "customer_id": self.customer_id,
+                               "policy": self.policy, "personalized": self.personalized,
+                               "offers": [o.as_dict() for o in self.offers]}
+        if self.experiment:
+            out["experiment"] = {"name": self.experiment, "variant": self.variant}
+        if self.notes:
+            out["notes"] = self.notes
+        return out
+
+
+def new_decision_id() -> str:
+    return "dec_" + uuid.uuid4().hex
+
+
+class DecisionLog:
+    """Decisions not yet written, and the writer. Thread-safe: the API decides on its store thread
+    while a log writer thread (``LogWriter``) writes on a connection of its own."""
+
+    def __init__(self) -> None:
+        self.pending: list[Decision] = []
+        self.in_flight: list[Decision] = []
+        self._lock = threading.Lock()
+        self._written = threading.Condition(self._lock)
+
+    def add(self, decision: Decision) -> None:
+        with self._lock:
+            self.pending.append(decision)
+
+    def unwritten(self, decision_id: str) -> Decision | None:
+        with self._lock:
+            return next((d for d in (*self.in_flight, *self.pending) if d.decision_id == decision_id), None)
+
+    def pending_offers(self, unit: str) -> list[tuple[str, datetime]]:
+        """Offers given to ``unit`` by decisions not yet visible in the store."""
+        with self._lock:
+            return [(o.offer_id, d.decided_at) for d in (*self.in_flight, *self.pending) if d.unit == unit
+                    for o in d.offers]
+
+    def flush(self, store: Store) -> int:
+        """Write every pending decision in one transaction; return how many."""
+        with self._lock:
+            batch, self.pending = self.pending, []
+            self.in_flight.extend(batch)
+        if not batch:
+            return 0
+        ok = False
+        try:
+            write_decisions(store, batch)
+            ok = True
+        finally:
+            with self._lock:
+                ids = {d.decision_id for d in batch}
+                self.in_flight = [d for d in self.in_flight if d.decision_id not in ids]
+                if not ok:
+                    self.pending = batch + self.pending
+                self._written.notify_all()
+        return len(batch)
+
+    def ensure_written(self, store: Store, decision_id: str, timeout: float = 10.0) -> None:
+        """Return once ``decision_id`` is in the store (writing it here if it is still pending)."""
+        self.flush(store)
+        with self._written:
+            self._written.wait_for(lambda: all(d.decision_id != decision_id for d in self.in_flight), timeout)
+
+
+class LogWriter:
+    """A thread with its own store connection that writes the pending decisions every ``interval``
+    seconds, so that deciding never waits for a commit."""
+
+    def __init__(self, log: DecisionLog, store_url: str, interval: float = 0.05):
+        self.log, self.store_url, self.interval = log, store_url, interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._store: Store | None = None
+
+    def start(self) -> None:
+        from accord.store import open_store
+
+        self._store = open_store(self.store_url)
+        self._thread = threading.Thread(target=self._run, name="accord-decision-log", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        assert self._store is not None
+        while not self._stop.wait(self.interval):
+            try:
+                self.log.flush(self._store)
+            except Exception:  # noqa: BLE001 - kept pending, retried next time
+                log.exception("could not write the decision log; will retry")
+
+    def stop(self) -> None:
+        """Stop and write whatever is still pending."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self._store is not None:
+            try:
+                self.log.flush(self._store)
+            finally:
+                self._store.close()
+
+
+_HEAD_SCHEMA = pa.schema([
+    ("decision_id", pa.string()), ("unit", pa.string()), ("customer_id", pa.string()), ("anonymous_id", pa.string()),
+    ("channel", pa.string()), ("placement", pa.string()), ("device", pa.string()), ("policy", pa.string()),
+    ("model_version", pa.int64()), ("experiment", pa.string()), ("variant", pa.string()),
+    ("personalized", pa.bool_()), ("features", pa.string()), ("candidates", pa.string()), ("offered", pa.string()),
+    ("decided_at", pa.timestamp("us"))])
+_OFFER_SCHEMA = pa.schema([("decision_id", pa.string()), ("position", pa.int64()), ("offer_id", pa.string()),
+                           ("score", pa.float64()), ("propensity", pa.float64()), ("explored", pa.bool_())])
+
+
+def _table(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
+    columns = list(zip(*rows)) if rows else [() for _ in schema]
+    return pa.Table.from_arrays([pa.array(list(c), type=f.type) for c, f in zip(columns, schema)], schema=schema)
+
+
+def write_decisions(store: Store, decisions: list[Decision]) -> None:
+    """Append decisions and their offers in one transaction (bulk loads: one round trip per table)."""
+    heads = [(d.decision_id, d.unit, d.customer_id, d.anonymous_id, d.context.get("channel"),
+              d.context.get("placement"), d.context.get("device"), d.policy, d.model_version, d.experiment,
+              d.variant, d.personalized, json.dumps(d.features), json.dumps(d.candidates),
+              json.dumps([o.offer_id for o in d.offers]), d.decided_at)
+             for d in decisions]
+    offers = [(d.decision_id, i, o.offer_id, o.score, o.propensity, o.explored)
+              for d in decisions for i, o in enumerate(d.offers)]
+    with store.transaction():
+        store.load_arrow("decisions", _table(heads, _HEAD_SCHEMA))
+        store.load_arrow("decision_offers", _table(offers, _OFFER_SCHEMA))
+
+
+def record_outcome(store: Store, decision_id: str, offer_id: str | None, *, shown: bool = False,
+                   clicked: bool = False, converted: bool = False, revenue: float | None = None,
+                   occurred_at: datetime | None = None, unwritten: Decision | None = None) -> str:
+    """Store one outcome report; clicked or converted imply shown. Returns the outcome id.
+    ``unwritten``: the decision when it is still waiting in the log (outcomes need no written decision)."""
+    if unwritten is not None:
+        offered = [o.offer_id for o in unwritten.offers]
+    elif store.fetchone("SELECT 1 FROM decisions WHERE decision_id = ?", (decision_id,)) is not None:
+        offered = [r[0] for r in store.fetchall(
+            "SELECT offer_id FROM decision_offers WHERE decision_id = ? ORDER BY position", (decision_id,))]
+    else:
+        raise OutcomeError(f"no decision {decision_id!r}; pass the decision_id /v1/decide answered")
+    if offer_id is not None and offer_id not in offered:
+        raise OutcomeError(f"offer_id {offer_id!r} was not in decision {decision_id!r}; it offered "
+                           f"{', '.join(offered) or 'nothing'}")
+    now = utcnow()
+    outcome_id = "out_" + uuid.uuid4().hex
+    with store.transaction():
+        store.execute(
+            "INSERT INTO decision_outcomes (outcome_id, decision_id, offer_id, shown, clicked, converted, revenue, "
+            "occurred_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (outcome_id, decision_id, offer_id, bool(shown or clicked or converted), bool(clicked), bool(converted),
+             revenue, occurred_at or now, now))
+    return outcome_id
+
+
+def read_decision(store: Store, decision_id: str) -> dict[str, Any] | None:
+    head = store.fetchone(
+        "SELECT decision_id, unit, customer_id, anonymous_id, channel, placement, device, policy, model_version, "
+        "experiment, variant, personalized, decided_at FROM decisions WHERE decision_id = ?", (decision_id,))
+    if head is None:
+        return None
+    keys = ("decision_id", "unit", "customer_id", "anonymous_id", "channel", "placement", "device", "policy",
+            "model_version", "experiment", "variant", "personalized", "decided_at")
+    out: dict[str, Any] = dict(zip(keys, head))
+    out["offers"] = [{"position": p, "offer_id": o, "score": s, "propensity": pr, "explored": bool(e)}
+                     for p, o, s, pr, e in store.fetchall(
+                         "SELECT position, offer_id, score, propensity, explored FROM decision_offers "
+                         "WHERE decision_id = ? ORDER BY position", (decision_id,))]
+    outcome = {o: {"shown": bool(sh), "clicked": bool(c), "converted": bool(cv), "revenue": r}
+               for o, sh, c, cv, r in store.fetchall(
+                   "SELECT offer_id, MAX(CASE WHEN shown THEN 1 ELSE 0 END), MAX(CASE WHEN clicked THEN 1 ELSE 0 END), "
+                   "MAX(CASE WHEN converted THEN 1 ELSE 0 END), SUM(revenue) FROM decision_outcomes "
+                   "WHERE decision_id = ? GROUP BY offer_id", (decision_id,))}
+    for offer in out["offers"]:
+        offer["outcome"] = outcome.get(offer["offer_id"])
+    out["outcome"] = outcome.get(None)
+    return out

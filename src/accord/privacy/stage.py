@@ -1,0 +1,47 @@
+"""The privacy stage of ``accord run``: consent from the source records, then retention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from accord.privacy.consent import ConsentReport, refresh_consent
+from accord.privacy.registry import lookup_indexes
+from accord.privacy.retention import RetentionReport, enforce_retention
+from accord.privacy.settings import privacy_settings
+from accord.store.backend import Store
+
+
+@dataclass
+class PrivacyReport:
+    consent: ConsentReport
+    retention: RetentionReport
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"consent": self.consent.as_dict(), "retention": self.retention.as_dict()}
+
+
+def ensure_lookup_indexes(store: Store) -> int:
+    """PostgreSQL: an index on every column erasure finds people by, so erasing one person reads a few index
+    pages instead of scanning million-row tables; return how many were created. DuckDB needs none (zone maps
+    prune its scans, and an ART index would slow every bulk write), and migrations cannot say
+    "PostgreSQL only", so the stage creates them."""
+    if store.dialect != "postgresql":
+        return 0
+    present = set(store.table_names())
+    existing = {r[0] for r in store.fetchall("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")}
+    created = 0
+    for name, table, columns in lookup_indexes():
+        if table in present and name not in existing:
+            store.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(columns)})")
+            existing.add(name)
+            created += 1
+    return created
+
+
+def run_privacy(store: Store, cfg: Any, run_id: str | None = None) -> PrivacyReport:
+    """Current consent per customer and purpose from the records just resolved; rows past retention deleted."""
+    ensure_lookup_indexes(store)
+    consent = refresh_consent(store, cfg)
+    retention = enforce_retention(store, privacy_settings(getattr(cfg, "privacy", None)))
+    return PrivacyReport(consent, retention)
