@@ -84,6 +84,17 @@ def test_init_writes_a_starter_project_that_ingests_as_written(tmp_path, monkeyp
     assert (tmp_path / "demo" / "accord.duckdb").exists()
 
 
+def test_the_starter_project_runs_every_stage_though_it_is_too_small_to_train_on(tmp_path, monkeypatch):
+    # Three different people: no pair matches the prior rules, so the estimated prior is 0.
+    monkeypatch.chdir(tmp_path)
+    accord("init", "demo")
+
+    run = accord("-c", "demo", "run")
+
+    assert run.exit_code == 0, run.output
+    assert "ok" in run.stdout.splitlines()[-1]
+
+
 def test_init_refuses_to_overwrite_a_project_without_force(tmp_path):
     (tmp_path / "accord.yaml").write_text("project: mine\n")
 

@@ -117,6 +117,9 @@ class StoreWorker:
                 self._readers.get_nowait().close()
             except Exception:  # noqa: BLE001 - closing on the way out
                 log.debug("closing a reader failed", exc_info=True)
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     # --- what request handlers call ---------------------------------------------------------
 
@@ -200,8 +203,8 @@ class StoreWorker:
             self._commit_group(group)
             if stop:
                 break
-        if self._store is not None:
-            self._store.close()
+        # The connection stays open until stop() has stopped the hook thread and the readers: on DuckDB
+        # they are cursors of this connection and would fail mid-hook if it closed first.
 
     def _connect(self) -> None:
         self._store = open_store(self.store_url)

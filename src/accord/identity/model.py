@@ -189,6 +189,7 @@ class IdentityModel:
                 [build_blocking_rule(r) for r in s.prior_rules], recall=s.prior_recall)
         except Exception as exc:  # noqa: BLE001 - Splink raises plain Exceptions on tiny inputs
             warnings.append(f"prior not estimated ({exc}); using Splink's default")
+        linker = self._bounded_prior(linker, frames, warnings)
         linker.training.estimate_u_using_random_sampling(max_pairs=s.u_max_pairs, seed=s.seed)
         sessions = 0
         if labels is not None and len(labels):
@@ -216,6 +217,22 @@ class IdentityModel:
             "seconds": round(time.perf_counter() - started, 3),
             "warnings": warnings,
         }
+
+    def _bounded_prior(self, linker: Linker, frames: pd.DataFrame | Sequence[pd.DataFrame],
+                       warnings: list[str]) -> Linker:
+        """A prior of 0 or 1 (no pair, or every pair, of a tiny input matched the prior rules) has no
+        match weight and breaks scoring: bound it to half a match, or all but half a match, among
+        all pairs."""
+        model = linker.misc.save_model_to_json()
+        prior = model.get("probability_two_random_records_match")
+        if prior is None or 0 < prior < 1:
+            return linker
+        n = sum(len(f) for f in self._as_list(frames))
+        pairs = max(n * (n - 1) / 2, 2)
+        model["probability_two_random_records_match"] = 0.5 / pairs if prior <= 0 else 1 - 0.5 / pairs
+        warnings.append(f"prior estimated as {prior:g} from {n} records; using "
+                        f"{model['probability_two_random_records_match']:.3g} (half a pair) instead")
+        return self._new_linker(frames, model)
 
     def predict(self, frames: pd.DataFrame | Sequence[pd.DataFrame], threshold: float = 0.0) -> pd.DataFrame:
         """Scored candidate pairs at or above ``threshold``: record_a, record_b, probability, match_weight."""
