@@ -57,6 +57,7 @@ def run_demo(directory: Path, *, people: int, seed: int, console: Console) -> di
         size = seg.get("members", seg.get("size")) if isinstance(seg, dict) else seg
         console.print(f"segment {name}: {size} members", highlight=False)
 
+    if identity:
         console.rule("3. identity resolution against the known truth")
         with open_store(cfg.store_url()) as store:
             scores = evaluate(store, directory / "truth.csv")
