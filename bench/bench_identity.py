@@ -146,8 +146,6 @@ def system_accord(folder: Path) -> dict:
 def system_splink(folder: Path) -> dict:
     """Bare Splink: the same standardized columns, comparisons, blocking, training and thresholds."""
     from accord.config import load_config
-    from accord.evaluate import read_truth, score_clusters
-    from accord.identity.model import splink_warnings
     from accord.identity.settings import identity_settings
     from accord.identity.stage import load_records, prepare
     from accord.store import open_store
@@ -161,21 +159,7 @@ def system_splink(folder: Path) -> dict:
     lap = time.perf_counter()
     model = IdentityModel(settings.model).fit(std)
     timings["train"] = time.perf_counter() - lap
-    lap = time.perf_counter()
-    with splink_warnings():
-        linker = model._linker_for(std)
-        predictions = linker.inference.predict(threshold_match_probability=cfg.identity.review_threshold,
-                                               warning_mode="never")
-        timings["predict"] = time.perf_counter() - lap
-        lap = time.perf_counter()
-        clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
-            predictions, threshold_match_probability=cfg.identity.auto_merge_threshold).as_pandas_dataframe()
-    timings["cluster"] = time.perf_counter() - lap
-    seconds = time.perf_counter() - started
-    predicted = dict(zip(clusters["rid"].astype(str), clusters["cluster_id"].astype(str)))
-    scores = score_clusters(predicted, read_truth(folder / "truth.csv"))
-    return {**_scored(scores), "wall_s": round(seconds, 1), "peak_mb": round(_peak_rss_mb()),
-            "timings": {k: round(v, 1) for k, v in timings.items()}}
+    return _splink_predict_and_cluster(model, std, cfg, folder, started, timings)
 
 
 def scale_accord(folder: Path) -> dict:
@@ -201,8 +185,6 @@ def scale_splink(folder: Path) -> dict:
     """Bare Splink's predict + cluster with Accord's saved model on the same standardized records
     (standardizing is not timed: Splink does not do it)."""
     from accord.config import load_config
-    from accord.evaluate import read_truth, score_clusters
-    from accord.identity.model import splink_warnings
     from accord.identity.settings import identity_settings
     from accord.identity.stage import latest_model, load_records, prepare
     from accord.store import open_store
@@ -216,22 +198,7 @@ def scale_splink(folder: Path) -> dict:
     model = IdentityModel.from_json(settings.model, saved[2])
     std = prepare(load_records(store), cfg.identity.default_region)
     store.close()
-    timings = {}
-    started = time.perf_counter()
-    with splink_warnings():
-        linker = model._linker_for(std)
-        predictions = linker.inference.predict(threshold_match_probability=cfg.identity.review_threshold,
-                                               warning_mode="never")
-        timings["predict"] = time.perf_counter() - started
-        lap = time.perf_counter()
-        clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
-            predictions, threshold_match_probability=cfg.identity.auto_merge_threshold).as_pandas_dataframe()
-    timings["cluster"] = time.perf_counter() - lap
-    seconds = time.perf_counter() - started
-    predicted = dict(zip(clusters["rid"].astype(str), clusters["cluster_id"].astype(str)))
-    scores = score_clusters(predicted, read_truth(folder / "truth.csv"))
-    return {**_scored(scores), "wall_s": round(seconds, 1), "peak_mb": round(_peak_rss_mb()),
-            "timings": {k: round(v, 1) for k, v in timings.items()}}
+    return _splink_predict_and_cluster(model, std, cfg, folder, time.perf_counter(), {})
 
 
 def train_once(folder: Path) -> dict:
@@ -267,6 +234,30 @@ def scale_rows(people: int, seed: int, folder: Path | None) -> list[dict]:
         print(f"scale {people:,} people: accord end to end {accord} s / splink predict+cluster {splink} s "
               f"= ratio {accord / splink:.2f} (target <= 1.0); peak {rows[0]['peak_mb']} MB (target <= 8192)")
         return rows
+
+
+def _splink_predict_and_cluster(model: IdentityModel, std: pd.DataFrame, cfg, folder: Path, started: float,
+                                timings: dict[str, float]) -> dict:
+    """Bare Splink's predict at the review threshold and clustering at the auto-merge threshold, scored
+    against truth.csv; wall time counts from ``started``."""
+    from accord.evaluate import read_truth
+    from accord.identity.model import splink_warnings
+
+    lap = time.perf_counter()
+    with splink_warnings():
+        linker = model._linker_for(std)
+        predictions = linker.inference.predict(threshold_match_probability=cfg.identity.review_threshold,
+                                               warning_mode="never")
+        timings["predict"] = time.perf_counter() - lap
+        lap = time.perf_counter()
+        clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
+            predictions, threshold_match_probability=cfg.identity.auto_merge_threshold).as_pandas_dataframe()
+    timings["cluster"] = time.perf_counter() - lap
+    seconds = time.perf_counter() - started
+    predicted = dict(zip(clusters["rid"].astype(str), clusters["cluster_id"].astype(str)))
+    scores = score_clusters(predicted, read_truth(folder / "truth.csv"))
+    return {**_scored(scores), "wall_s": round(seconds, 1), "peak_mb": round(_peak_rss_mb()),
+            "timings": {k: round(v, 1) for k, v in timings.items()}}
 
 
 def _scored(scores: dict) -> dict:
