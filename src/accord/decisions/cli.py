@@ -11,31 +11,14 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import click
 from rich.console import Console
 from rich.table import Table
 
+from accord.cli_context import echo_json as _dump, project_config as _cfg, project_store as _store
+
 out = Console()
 
-
-def _cfg(ctx: click.Context) -> Any:
-    from accord.config import load_config
-
-    root = ctx.find_root()
-    return load_config((root.obj or {}).get("config"))
-
-
-def _store(cfg: Any) -> Any:
-    from accord.store import open_store
-
-    return open_store(cfg.store_url())
-
-
-def _dump(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
 
 
 def _f(value: float | None, spec: str = ".4f") -> str:

@@ -16,7 +16,6 @@ Verbs that read PII log who (the OS user), what (the customer id), when and ``--
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,24 +24,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from accord.cli_context import echo_json as _print_json, project_config as _cfg, project_store as _store
+
 out = Console()
 err = Console(stderr=True)
-
-
-def _cfg(ctx: click.Context) -> Any:
-    from accord.config import load_config
-
-    return load_config((ctx.find_root().obj or {}).get("config"))
-
-
-def _store(cfg: Any) -> Any:
-    from accord.store import open_store
-
-    return open_store(cfg.store_url())
-
-
-def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
 
 
 @click.group()

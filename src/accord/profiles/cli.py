@@ -20,19 +20,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from accord.cli_context import project_config as _cfg, project_store as _store
+
 out = Console()
-
-
-def _cfg(ctx: click.Context) -> Any:
-    from accord.config import load_config
-
-    return load_config((ctx.obj or {}).get("config"))
-
-
-def _store(cfg: Any) -> Any:
-    from accord.store import open_store
-
-    return open_store(cfg.store_url())
 
 
 def _actor(actor: str | None) -> str:

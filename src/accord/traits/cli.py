@@ -14,14 +14,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from accord.cli_context import project_config as _cfg
+
 out = Console()
 err = Console(stderr=True)
-
-
-def _cfg(ctx: click.Context) -> Any:
-    from accord.config import load_config
-
-    return load_config((ctx.find_root().obj or {}).get("config"))
 
 
 def _print_report(report: Any) -> None:

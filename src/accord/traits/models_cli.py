@@ -20,17 +20,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from accord.cli_context import project_config as _cfg
 from accord.errors import AccordError
 
 out = Console()
 err = Console(stderr=True)
-
-
-def _cfg(ctx: click.Context) -> Any:
-    from accord.config import load_config
-
-    root = ctx.find_root()
-    return load_config((root.obj or {}).get("config"))
 
 
 def _date(value: str | None, option: str) -> Any:
