@@ -56,13 +56,24 @@ async def run(port: int, rate: float, seconds: float, requests: list[bytes]) -> 
 
     async def one(raw: bytes, scheduled: float) -> None:
         nonlocal errors
+        reused = bool(idle)
         conn = idle.pop() if idle else Connection(*await asyncio.open_connection("127.0.0.1", port))
         try:
             status = await conn.send(raw)
         except (OSError, asyncio.IncompleteReadError, ValueError):
-            errors += 1
             conn.writer.close()
-            return
+            if not reused:
+                errors += 1
+                return
+            # The server closed a keep-alive connection that sat idle past its timeout (uvicorn: 5 s)
+            # before this request reached it; as HTTP clients do, send it again on a new connection.
+            conn = Connection(*await asyncio.open_connection("127.0.0.1", port))
+            try:
+                status = await conn.send(raw)
+            except (OSError, asyncio.IncompleteReadError, ValueError):
+                errors += 1
+                conn.writer.close()
+                return
         latencies.append((time.perf_counter() - scheduled) * 1000)
         statuses[status] += 1
         idle.append(conn)

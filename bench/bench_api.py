@@ -4,13 +4,14 @@
 from this (separate) process for --duration seconds over keep-alive connections, then checks that
 the store holds exactly the events the server acknowledged, and reports events/s.
 
-``--scenario latency`` builds (once, into bench/out) a store of --people customers with two source
-records each (2 × 500,000 = 1,000,000 records by default: customers, records, golden values and
-the identifier index, written with SQL in the shape the pipeline writes them), serves it, and sends
-open-loop load from a separate process (bench/api_load.py): profile lookups by email at
---lookup-rate requests/s, then identify calls each with a new email and user id at
---identify-rate. Latency runs from each request's scheduled time to its response. In the same run
-it times the bare store's point query the lookup starts with, as the floor.
+``--scenario latency`` builds (once, into --data-dir, default /work/benchdata/h2) a store of --people
+customers with two source records each (2 × 500,000 = 1,000,000 records by default: customers,
+records, golden values, the identifier index and the profile documents, written in the shape the
+pipeline writes them), serves it, and sends open-loop load from a separate process
+(bench/api_load.py): profile lookups by email at --lookup-rate requests/s, then identify calls
+each with a new email and user id at --identify-rate. Latency runs from each request's scheduled
+time to its response. In the same run it times the bare store's point query the lookup starts with,
+as the floor.
 
     .venv/bin/python bench/bench_api.py                       # DuckDB, 60 s
     .venv/bin/python bench/bench_api.py --store postgresql://postgres@127.0.0.1:5432/test --workers 2
@@ -39,7 +40,7 @@ import orjson
 LOOPBACK = "127.0.0.1"
 WRITE_KEY = "bench-write-key"
 READ_KEY = "bench-read-key"
-OUT = Path(__file__).resolve().parent / "out"
+DATA = Path("/work/benchdata/h2")
 
 
 def free_port() -> int:
@@ -69,6 +70,19 @@ def start_server(project: Path, port: int, workers: int | None) -> subprocess.Po
     raise SystemExit("server did not become healthy within 60 s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children so far, from /proc (Linux)."""
+    def one(p: int) -> float:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(c) for c in children.read_text().split()] if children.exists() else []
+    return one(pid) + sum(one(k) for k in kids)
+
+
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
     """Stop the server; one still draining a backlog after 30 s is killed (its store is read next)."""
     proc.terminate()
@@ -79,8 +93,21 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+_BASE = "B" * 32  # stands for a request's unique messageId prefix in a cached body
+_TEMPLATES: dict[tuple[int, int], bytes] = {}
+
+
 def batch_body(size: int, seq: int) -> bytes:
-    base = uuid.uuid4().hex
+    """A /v1/batch body of ``size`` track events with new messageIds. The JSON of each of 500 user-id
+    ranges is built once and only its messageIds replaced, so that the sending process spends its CPU
+    on sending, not on building bodies (it shares the machine with the server)."""
+    key = (size, seq % 500)
+    if key not in _TEMPLATES:
+        _TEMPLATES[key] = _batch_json(size, seq % 500, _BASE)
+    return _TEMPLATES[key].replace(_BASE.encode(), uuid.uuid4().hex.encode())
+
+
+def _batch_json(size: int, seq: int, base: str) -> bytes:
     return orjson.dumps({"batch": [
         {"type": "track", "messageId": f"{base}-{i}", "userId": f"user-{(seq * size + i) % 50_000}",
          "anonymousId": f"anon-{i}", "event": "Order Completed", "timestamp": "2026-01-01T12:00:00Z",
@@ -142,6 +169,7 @@ def collect(args: argparse.Namespace) -> None:
         totals = {"acked": 0, "failed": 0, "requests": 0}
         lock = threading.Lock()
         try:
+            cpu_before, client_before = cpu_seconds(server.pid), time.process_time()
             started = time.monotonic()
             stop_at = started + args.duration
             threads = [threading.Thread(target=sender, args=(port, args.batch_size, stop_at, totals, lock))
@@ -151,6 +179,8 @@ def collect(args: argparse.Namespace) -> None:
             for t in threads:
                 t.join()
             elapsed = time.monotonic() - started
+            server_cpu = cpu_seconds(server.pid) - cpu_before
+            client_cpu = time.process_time() - client_before
         finally:
             stop_server(server)
         stored = count_stored(store_url)
@@ -165,7 +195,9 @@ def collect(args: argparse.Namespace) -> None:
           f"connections={args.connections} duration={elapsed:.1f}s load={os.getloadavg()[0]:.1f}")
     print(f"requests={totals['requests']} acknowledged={totals['acked']} failed={totals['failed']} "
           f"stored={stored}")
-    print(f"throughput={rate:,.0f} events/s  loss={'none' if stored == totals['acked'] else 'YES'}")
+    print(f"throughput={rate:,.0f} events/s  loss={'none' if stored == totals['acked'] else 'YES'}  "
+          f"server CPU={server_cpu:.1f} s ({1000 * server_cpu / max(totals['acked'], 1):.3f} ms per event), "
+          f"client CPU={client_cpu:.1f} s")
     if stored != totals["acked"]:
         raise SystemExit(1)
 
@@ -229,6 +261,18 @@ def build_store(path: Path, people: int) -> None:
     store.close()
 
 
+def build_documents(path: Path) -> None:
+    """Every customer's profile document, as after a profiles run (``build_profile_documents``)."""
+    from accord.profiles.lookup import build_profile_documents
+    from accord.store import open_store
+
+    started = time.monotonic()
+    with open_store(f"duckdb:///{path}") as store:
+        n = build_profile_documents(store)
+        store.execute("CHECKPOINT")
+    print(f"  built {n:,} profile documents ({time.monotonic() - started:.0f} s)", flush=True)
+
+
 def percentiles(values: list[float]) -> str:
     if not values:
         return "no answers"
@@ -261,7 +305,7 @@ def store_floor(path: Path, people: int, n: int = 2000) -> list[float]:
 
 
 def latency(args: argparse.Namespace) -> None:
-    folder = OUT / f"api_{args.people}"
+    folder = Path(args.data_dir) / f"api_{args.people}"
     path = folder / "store.duckdb"
     if not (folder / "built").exists():
         folder.mkdir(parents=True, exist_ok=True)
@@ -270,6 +314,9 @@ def latency(args: argparse.Namespace) -> None:
         print(f"building a store of {args.people:,} customers / {2 * args.people:,} records into {folder}", flush=True)
         build_store(path, args.people)
         (folder / "built").write_text("ok\n")
+    if not (folder / "documents").exists():
+        build_documents(path)
+        (folder / "documents").write_text("ok\n")
     (folder / "accord.yaml").write_text(f"store: 'duckdb:///{path}'\n", encoding="utf-8")
     floor = store_floor(path, args.people)
     rng = random.Random(42)
@@ -296,12 +343,15 @@ def latency(args: argparse.Namespace) -> None:
     with connect(f"duckdb:///{path}") as store:
         stitched = store.scalar("SELECT COUNT(*) FROM customer_identifiers WHERE id_type = 'user_id' "
                                 "AND value LIKE ?", (f"new-{run}-%",))
+        models = store.scalar("SELECT COUNT(*) FROM identity_models")
     print(f"store=duckdb people={args.people:,} records={2 * args.people:,} seconds={args.seconds:g} "
           f"load={os.getloadavg()[0]:.1f}")
     print(f"bare store point query (floor, in process): {percentiles(floor)}")
     print(f"profile lookup GET /v1/profiles/email:X at {args.lookup_rate:g}/s: sent={looked['sent']} "
           f"ok={looked['ok']} errors={looked['errors']} statuses={looked['statuses']} "
           f"{percentiles(looked['latencies_ms'])}")
+    path = "rules, then the trained model" if models else "rules only (no trained model in the store)"
+    print(f"identify path: {path}")
     print(f"identify with a new email at {args.identify_rate:g}/s: sent={identified['sent']} ok={identified['ok']} "
           f"errors={identified['errors']} statuses={identified['statuses']} stitched={stitched} "
           f"{percentiles(identified['latencies_ms'])}")
@@ -317,6 +367,8 @@ def main() -> None:
     p.add_argument("--connections", type=int, default=8, help="collect: concurrent client connections (default 8)")
     p.add_argument("--workers", type=int, default=None, help="collect: server worker processes (PostgreSQL only)")
     p.add_argument("--people", type=int, default=500_000, help="latency: customers in the store (2 records each)")
+    p.add_argument("--data-dir", default=str(DATA), help="latency: where the store is built once and reused "
+                                                         "(default /work/benchdata/h2)")
     p.add_argument("--seconds", type=float, default=30.0, help="latency: seconds of load per measurement")
     p.add_argument("--lookup-rate", type=float, default=500.0, help="latency: profile lookups per second")
     p.add_argument("--identify-rate", type=float, default=100.0, help="latency: identify calls per second")

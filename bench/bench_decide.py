@@ -12,6 +12,7 @@ answers the same JSON shape from a cache (the floor this stack can reach; the is
 recommender serving cached results in about 0.35 ms).
 
     .venv/bin/python bench/bench_decide.py                    # DuckDB, 200 req/s, 30 s
+    .venv/bin/python bench/bench_decide.py --reuse /work/benchdata/h1/decide-10k   # build once, then reuse
     .venv/bin/python bench/bench_decide.py --store postgresql://postgres@127.0.0.1:5432/test?schema=bench_decide
 """
 
@@ -80,6 +81,7 @@ def build_store(url: str, customers: int, log_rounds: int, seed: int = 11) -> di
     from accord.decisions.settings import DecisionsSettings
     from accord.decisions.training import train_model
     from accord.store import open_store
+    from accord.traits.stage import ensure_trait_index
 
     rng = np.random.default_rng(seed)
     now = utcnow()
@@ -115,6 +117,7 @@ def build_store(url: str, customers: int, log_rounds: int, seed: int = 11) -> di
             store.execute("INSERT INTO offer_inventory (item, stock, updated_at) VALUES (?, ?, ?)",
                           (f"sku_{i}", 1_000_000, now))
         _synthetic_log(store, rng, ids, values, log_rounds, now - timedelta(days=1))
+        ensure_trait_index(store)  # as the traits stage leaves a PostgreSQL store (a no-op on DuckDB)
     with open_store(url) as store:
         report = train_model(store, settings, now)
     return {"customers": customers, "log_rounds": log_rounds, "model": report.as_dict(),
@@ -167,6 +170,44 @@ def _synthetic_log(store: Any, rng: np.random.Generator, ids: list[str], values:
     store.load_arrow("decision_offers", pa.table({**rows, "score": pa.array(rows["score"], pa.float64())}))
     store.load_arrow("decision_outcomes", pa.table({**outs, "occurred_at": pa.array(outs["occurred_at"], ts),
                                                     "received_at": pa.array(outs["received_at"], ts)}))
+
+
+def prepared_store(args: argparse.Namespace, folder: Path, url: str) -> dict[str, Any]:
+    """Build the store at ``url`` with accord.yaml in ``folder``, or with ``--reuse DIR`` take the one built
+    there before (same --customers and --log-rounds); DuckDB stores are copied so every run starts alike."""
+    import shutil
+
+    import yaml
+
+    (folder / "accord.yaml").write_text(yaml.safe_dump({"store": url, "decisions": decisions_section()}),
+                                        encoding="utf-8")
+    if args.reuse is None:
+        print(f"building the store in {folder} ...", flush=True)
+        return build_store(url, args.customers, args.log_rounds)
+    marker = args.reuse / "setup.json"
+    built = args.reuse / "store.duckdb"
+    if marker.exists():
+        setup = json.loads(marker.read_text(encoding="utf-8"))
+        if (setup["customers"], setup["log_rounds"]) != (args.customers, args.log_rounds):
+            raise SystemExit(f"{args.reuse} holds a store of {setup['customers']} customers and {setup['log_rounds']} "
+                             "log rounds; pass those, or another --reuse folder")
+        print(f"reusing the store built in {args.reuse}", flush=True)
+    else:
+        args.reuse.mkdir(parents=True, exist_ok=True)
+        print(f"building the store in {args.reuse} ...", flush=True)
+        setup = build_store(args.store or f"duckdb:///{built}", args.customers, args.log_rounds)
+        marker.write_text(json.dumps(setup, indent=2), encoding="utf-8")
+    if args.store is not None:  # a server store cannot be copied: forget the decisions earlier runs made
+        from accord.store import open_store
+
+        with open_store(args.store) as store, store.transaction():
+            store.execute("DELETE FROM decision_offers WHERE decision_id NOT LIKE 'dec_bench_%'")
+            store.execute("DELETE FROM decisions WHERE decision_id NOT LIKE 'dec_bench_%'")
+    else:
+        shutil.copyfile(built, folder / "store.duckdb")
+        if built.with_suffix(".duckdb.wal").exists():
+            shutil.copyfile(built.with_suffix(".duckdb.wal"), folder / "store.duckdb.wal")
+    return {**setup, "reused": str(args.reuse)}
 
 
 def start(cmd: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -300,6 +341,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=1, help="API worker processes (PostgreSQL only)")
+    parser.add_argument("--reuse", type=Path, help="keep the built store in this folder and reuse it when it is "
+                        "there (DuckDB: each run decides on a fresh copy, so runs start from the same log)")
     parser.add_argument("--peer-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peer_server:
@@ -309,12 +352,7 @@ def main() -> None:
         return
     folder = Path(tempfile.mkdtemp(prefix="accord-bench-decide-"))
     url = args.store or f"duckdb:///{folder / 'store.duckdb'}"
-    import yaml
-
-    (folder / "accord.yaml").write_text(yaml.safe_dump({"store": url, "decisions": decisions_section()}),
-                                        encoding="utf-8")
-    print(f"building the store in {folder} ...", flush=True)
-    setup = build_store(url, args.customers, args.log_rounds)
+    setup = prepared_store(args, folder, url)
     print(f"model: {setup['model']}", flush=True)
     load_before = os.getloadavg()
     env = {**os.environ, "ACCORD_READ_KEY": READ_KEY}

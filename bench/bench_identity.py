@@ -28,6 +28,12 @@ predict, constrained clustering, write) is timed beside bare Splink's predict + 
 model, blocking and records. Target: Accord's wall time / Splink's <= 1.0, peak memory <= 8 GB.
 
     .venv/bin/python bench/bench_identity.py --scale 500000 --folder bench/out/identity_500k
+
+With a kept ``--folder`` the steps can run apart (``--steps none``: only generate and ingest the
+people sources; ``--steps train``; ``--steps splink``; ``--steps accord``): each side's result is
+saved there (``scale_accord.json``, ``scale_splink.json``) and the ratio is printed once both exist,
+so the timed sides can be re-run alone on a quiet machine. Accord's run leaves the store resolved,
+which ``bench_incremental.py --resolved FOLDER`` starts from.
 """
 
 from __future__ import annotations
@@ -108,7 +114,9 @@ def prepare_generated(people: int, seed: int, folder: Path) -> dict:
     cfg = load_config(folder / "accord.yaml")
     store = open_store(cfg.store_url())
     started = time.perf_counter()
-    reports = ingest(store, cfg, run_id="bench_ingest")
+    # Identity reads people records only: the event sources (most of the bytes at scale) stay out.
+    people_sources = [s.name for s in cfg.sources if s.kind == "people"]
+    reports = ingest(store, cfg, people_sources, run_id="bench_ingest")
     failed = [r.source for r in reports if r.error]
     if failed:
         raise SystemExit(f"ingest failed for {failed}")
@@ -214,7 +222,12 @@ def train_once(folder: Path) -> dict:
             "timings": report.timings}
 
 
-def scale_rows(people: int, seed: int, folder: Path | None) -> list[dict]:
+SCALE_STEPS = ("train", "accord", "splink")
+
+
+def scale_rows(people: int, seed: int, folder: Path | None, steps: tuple[str, ...] = SCALE_STEPS) -> list[dict]:
+    """``steps``: which of train, accord, splink to run (a kept ``--folder`` lets them run apart:
+    prepare once, train once, then time each side when the machine is quiet)."""
     with tempfile.TemporaryDirectory(prefix="accord-bench-") as tmp:
         folder = folder or Path(tmp) / "synth"
         if not (folder / "truth.csv").exists():
@@ -222,14 +235,21 @@ def scale_rows(people: int, seed: int, folder: Path | None) -> list[dict]:
             print(f"generated {people:,} people in {prep['generate_s']} s; ingested "
                   f"{prep['people_records']:,} people records in {prep['ingest_s']} s", flush=True)
         rows = []
-        for system in ("train", "scale_accord", "scale_splink"):
+        for system in [s if s == "train" else f"scale_{s}" for s in SCALE_STEPS if s in steps]:
             out = subprocess.run([sys.executable, __file__, "--system", system, "--folder", str(folder)],
                                  check=True, capture_output=True, text=True)
             result = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"{system}: {result}", flush=True)
-            if system != "train":
-                result.pop("timings")
+            # Kept beside the data: the two sides may run apart (--steps), the ratio needs both.
+            (folder / f"{system}.json").write_text(json.dumps(result, default=float))
+        for system in ("scale_accord", "scale_splink"):
+            saved = folder / f"{system}.json"
+            if saved.exists():
+                result = json.loads(saved.read_text())
+                result.pop("timings", None)
                 rows.append({"dataset": f"scale_{people}", "system": system.removeprefix("scale_"), **result})
+        if len(rows) < 2:
+            return rows
         accord, splink = rows[0]["wall_s"], rows[1]["wall_s"]
         print(f"scale {people:,} people: accord end to end {accord} s / splink predict+cluster {splink} s "
               f"= ratio {accord / splink:.2f} (target <= 1.0); peak {rows[0]['peak_mb']} MB (target <= 8192)")
@@ -293,13 +313,22 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, help="reuse (or keep) the generated project here")
     parser.add_argument("--scale", type=int, metavar="PEOPLE",
                         help="time end-to-end resolution with a saved model beside Splink's predict + cluster")
+    parser.add_argument("--steps", default=",".join(SCALE_STEPS),
+                        help="--scale: comma-separated steps among train, accord, splink (default: all; "
+                             "none: only generate and ingest into --folder)")
     parser.add_argument("--system", choices=sorted(SYSTEMS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.system:
         print(json.dumps(SYSTEMS[args.system](args.folder), default=float))
         return
     if args.scale:
-        rows = scale_rows(args.scale, args.seed, args.folder)
+        steps = tuple(s.strip() for s in args.steps.split(",") if s.strip() and s.strip() != "none")
+        unknown = set(steps) - set(SCALE_STEPS)
+        if unknown:
+            parser.error(f"--steps: unknown {', '.join(sorted(unknown))}; choose among {', '.join(SCALE_STEPS)}")
+        rows = scale_rows(args.scale, args.seed, args.folder, steps)
+        if not rows:
+            return
         pd.set_option("display.width", 250)
         print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         return

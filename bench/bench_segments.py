@@ -84,22 +84,24 @@ def build_store(directory: Path, people: int, events_per_person: int) -> str:
               "SELECT 'user_id', 'u' || i, cid, 'bench' FROM p UNION ALL "
               "SELECT 'email', 'p' || i || '@example.com', cid, 'bench' FROM p UNION ALL "
               "SELECT 'anonymous_id', 'a' || i, cid, 'bench' FROM p")
+    # In customer order, as the profiles stage writes them.
     c.execute("INSERT INTO golden_values (customer_id, attribute, value, source, record_key, observed_at, rule) "
-              "SELECT cid, 'city', (['Paris', 'Rome', 'Milan', 'Lyon', 'Berlin', 'Madrid', 'Leeds', 'Porto'])[1 + i % 8], "
+              "SELECT * FROM (SELECT cid, 'city', (['Paris', 'Rome', 'Milan', 'Lyon', 'Berlin', 'Madrid', 'Leeds', 'Porto'])[1 + i % 8], "
               "'crm', cid, TIMESTAMP '2026-01-01', 'only_value' FROM p UNION ALL "
               "SELECT cid, 'country', (['FR', 'IT', 'DE', 'ES', 'GB', 'PT'])[1 + (i // 3) % 6], 'crm', cid, "
               "TIMESTAMP '2026-01-01', 'only_value' FROM p UNION ALL "
               "SELECT cid, 'given_name', (['Ann', 'Bob', 'Cara', 'Dan'])[1 + i % 4], 'crm', cid, TIMESTAMP '2026-01-01', "
               "'only_value' FROM p UNION ALL "
               "SELECT cid, 'email', 'p' || i || '@example.com', 'crm', cid, TIMESTAMP '2026-01-01', 'only_value' "
-              "FROM p WHERE i % 5 <> 0")
-    c.execute("INSERT INTO customer_traits (customer_id, name, value_num, value_text, computed_at) "
+              "FROM p WHERE i % 5 <> 0) t ORDER BY 1, 2")
+    # In customer order, as the traits stage writes them (so one customer's traits share a row group).
+    c.execute("INSERT INTO customer_traits (customer_id, name, value_num, value_text, computed_at) SELECT * FROM ("
               "SELECT cid, 'orders_90d', i % 7, NULL, TIMESTAMP '2026-01-01' FROM p UNION ALL "
               "SELECT cid, 'revenue_total', (i * 37) % 1000, NULL, TIMESTAMP '2026-01-01' FROM p UNION ALL "
               "SELECT cid, 'days_since_last_order', i % 400, NULL, TIMESTAMP '2026-01-01' FROM p UNION ALL "
               "SELECT cid, 'vip', CASE WHEN i % 10 = 0 THEN 1 ELSE 0 END, NULL, TIMESTAMP '2026-01-01' FROM p UNION ALL "
               "SELECT cid, 'rfm_segment', NULL, (['champions', 'loyal', 'at_risk', 'cant_lose_them', 'lost'])[1 + i % 5], "
-              "TIMESTAMP '2026-01-01' FROM p")
+              "TIMESTAMP '2026-01-01' FROM p) t ORDER BY 1, 2")
     c.execute("INSERT INTO customer_consent (customer_id, purpose, status, decided_at, source) "
               "SELECT cid, 'email_marketing', CASE WHEN i % 3 = 0 THEN 'denied' ELSE 'granted' END, "
               "TIMESTAMP '2026-01-01', 'bench' FROM p UNION ALL "
@@ -310,6 +312,9 @@ def main() -> None:
         with open_store(store_url) as store:  # a fresh start for the segments, on the same profiles and events
             for table in ("segment_membership", "segments", "webhook_deliveries"):
                 store.execute(f"DELETE FROM {table}")
+            # An earlier latency run's pings (within the hour bench_ping counts) would keep their customers
+            # in the segment, so a new ping would change nothing and send no webhook.
+            store.execute("DELETE FROM events WHERE event = 'Bench Ping'")
         print(f"reusing {store_url}", flush=True)
     else:
         store_url = build_store(directory, args.people, args.events_per_person)

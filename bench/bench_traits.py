@@ -1,6 +1,11 @@
 """Traits benchmark: every trait for N profiles (default 1,000,000) on DuckDB.
 
-    .venv/bin/python bench/bench_traits.py [--customers N] [--events-per-customer K] [--keep]
+    .venv/bin/python bench/bench_traits.py [--customers N] [--events-per-customer K] [--out DIR] [--keep]
+                                           [--reuse]
+
+``--reuse`` runs on the store an earlier ``--keep`` run left in ``--out`` (the build takes minutes at
+1,000,000 customers): what the traits stage wrote there is deleted first (every trait but churn_risk,
+trait definitions and boundaries, accounts), so each run starts from the same inputs.
 
 The store is synthesized directly (no ingest, no identity resolution), shaped like `accord synth`
 output after `accord run`: active customers with user ids, emails and anonymous ids in
@@ -13,7 +18,8 @@ Then, in a child process (so its peak memory is its own): `compute_traits` with 
 plus one declared trait of every kind, and, side by side, the peer: one bare DuckDB GROUP BY over
 the same attributed events computing the default counters (events_total, events_30d, orders_total,
 orders_90d, revenue_total, revenue_365d, last_seen) into a table. Last, 50 single-customer updates
-(`update_customer_traits`), as the API calls after an event.
+(`update_customer_traits`), as a caller would after an event, once the lookup indexes that `accord serve`
+creates at start on DuckDB exist (`accord.traits.lookups.ensure_lookup_indexes`, timed on its own).
 
 Target (issue #7): all traits for 1,000,000 profiles in <= 2 minutes.
 """
@@ -147,6 +153,18 @@ def build_store(path: Path, customers: int, per_customer: float, seed: int = 7) 
     return {"customers": n, "events": m, "tickets": t, "company_members": len(b2b)}
 
 
+def reset_store(path: Path) -> None:
+    """Delete what an earlier run of the traits stage wrote, keeping the generated inputs."""
+    from accord.store import open_store
+
+    store = open_store(f"duckdb:///{path}")
+    for sql in ("DROP INDEX IF EXISTS events_identity_lower", "DROP INDEX IF EXISTS events_anonymous_id",
+                "DELETE FROM customer_traits WHERE name <> 'churn_risk'", "DELETE FROM trait_definitions",
+                "DELETE FROM trait_thresholds", "DELETE FROM account_members", "DELETE FROM accounts", "CHECKPOINT"):
+        store.execute(sql)
+    store.close()
+
+
 def _peer_sql(as_of: str) -> str:
     """The default counters in one bare DuckDB GROUP BY over the attributed events."""
     age = f"epoch(TIMESTAMP '{as_of}') - epoch(e.ts)"
@@ -177,6 +195,11 @@ def child(path: str, customers: int) -> None:
     peer = time.perf_counter() - started
     store.execute("DROP TABLE peer_traits")
     report = compute_traits(store, settings, "bench", progress=lambda step: print(f"  {step}", file=sys.stderr))
+    from accord.traits.lookups import ensure_lookup_indexes
+
+    started = time.perf_counter()
+    ensure_lookup_indexes(store)
+    indexes = time.perf_counter() - started
     rng = np.random.default_rng(3)
     picks = [f"C{i}" for i in rng.integers(0, customers, 50)]
     started = time.perf_counter()
@@ -187,7 +210,7 @@ def child(path: str, customers: int) -> None:
     print(json.dumps({"seconds": report.seconds, "timings": report.timings, "customers": report.customers,
                       "events_attributed": report.events_attributed, "rows_written": report.rows_written,
                       "accounts": report.accounts.accounts if report.accounts else 0, "peer_seconds": round(peer, 3),
-                      "single_customer_ms": round(single * 1000, 1),
+                      "single_customer_ms": round(single * 1000, 1), "lookup_indexes_seconds": round(indexes, 1),
                       "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
 
 
@@ -197,6 +220,7 @@ def main() -> None:
     parser.add_argument("--events-per-customer", type=float, default=12.0)
     parser.add_argument("--out", type=Path, default=Path("bench/out/traits"))
     parser.add_argument("--keep", action="store_true", help="Keep the generated store.")
+    parser.add_argument("--reuse", action="store_true", help="Reuse the store a --keep run left in --out.")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -205,10 +229,18 @@ def main() -> None:
     os.environ.setdefault("ACCORD_DUCKDB_MEMORY", "4GB")
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "traits.duckdb"
-    print(f"building a store with {args.customers:,} customers ...", file=sys.stderr)
-    started = time.perf_counter()
-    shape = build_store(path, args.customers, args.events_per_customer)
-    print(f"built in {time.perf_counter() - started:.1f} s: {shape}", file=sys.stderr)
+    shape_file = args.out / "shape.json"
+    if args.reuse and path.exists() and shape_file.exists():
+        shape = json.loads(shape_file.read_text())
+        reset_store(path)
+        print(f"reusing {path}: {shape}", file=sys.stderr)
+    else:
+        print(f"building a store with {args.customers:,} customers ...", file=sys.stderr)
+        started = time.perf_counter()
+        shape = build_store(path, args.customers, args.events_per_customer)
+        shape_file.write_text(json.dumps(shape))
+        print(f"built in {time.perf_counter() - started:.1f} s: {shape}", file=sys.stderr)
+    args.customers = shape["customers"]
     result = subprocess.run([sys.executable, __file__, "--child", str(path), "--customers", str(args.customers)],
                             check=True, capture_output=True, text=True, env=os.environ.copy())
     sys.stderr.write(result.stderr)
@@ -219,7 +251,7 @@ def main() -> None:
                "duckdb_memory": os.environ["ACCORD_DUCKDB_MEMORY"], "load_average": [round(x, 2) for x in load],
                "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"}
     print(json.dumps(summary, indent=2))
-    if not args.keep:
+    if not args.keep and not args.reuse:
         shutil.rmtree(args.out, ignore_errors=True)
 
 

@@ -25,7 +25,9 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from accord.config import load_config
+from accord.identity.model import EXPLAIN_CHUNK
 from accord.pipeline import run_pipeline
+from accord.profiles.review import pending_pairs
 from accord.store import open_store
 from accord.synth import generate
 
@@ -122,8 +124,9 @@ def main() -> None:
                 "SELECT g.customer_id, g.value FROM golden_values g JOIN (SELECT customer_id FROM record_customer "
                 "GROUP BY customer_id HAVING COUNT(*) >= 3) r ON r.customer_id = g.customer_id "
                 "WHERE g.attribute = 'email' ORDER BY g.customer_id LIMIT 1")
-            pairs = store.fetchall("SELECT DISTINCT record_a, record_b FROM match_edges WHERE status = 'review' "
-                                   "ORDER BY record_a, record_b LIMIT 10")
+            queue = [(p.record_a, p.record_b) for p in pending_pairs(store)]
+            pairs = queue[:10]  # the reviewer's walk: the front of the queue, in its order
+            deep = queue[-5:] if len(queue) > EXPLAIN_CHUNK + 5 else []  # far past what the server explains ahead
             customers = store.scalar("SELECT COUNT(*) FROM customers WHERE status = 'active'")
             events = store.scalar("SELECT COUNT(*) FROM events")
         port = free_port()
@@ -148,14 +151,19 @@ def main() -> None:
                 ("segment detail", "/ui/segments/bench_gb"),
             ]
             evidence = [f"/ui/review/evidence?{urlencode({'a': a, 'b': b})}" for a, b in pairs]
+            cold = [f"/ui/review/evidence?{urlencode({'a': a, 'b': b})}" for a, b in deep]
             if evidence:
                 pages.append(("review waterfall, a pair seen before", evidence[0]))
             print(f"{customers:,} customers, {events:,} events; {args.repeat} requests per page after a warm-up; "
                   f"load average {os.getloadavg()[0]:.2f}")
             print(f"{'page':<44} {'median':>8} {'p95':>8} {'max':>8}   ≤ {TARGET_MS:.0f} ms (p95)")
-            if evidence:  # each pair's first view: the model explains it (then it is cached)
-                print(row(f"review waterfall, first view ({len(evidence)} pairs)",
+            if evidence:  # each pair's first view, walking the queue from the review page
+                client.request("GET", "/ui/review")
+                print(row(f"review waterfall, first view ({len(evidence)} pairs in queue order)",
                           [client.request("GET", path)[3] for path in evidence]), flush=True)
+            if cold:  # a pair nobody explained ahead: the model explains it with the pairs after it
+                print(row(f"review waterfall, first view deep in the queue ({len(cold)})",
+                          [client.request("GET", path)[3] for path in cold]), flush=True)
             for name, path in pages:
                 print(row(name, measure(client, path, args.repeat)), flush=True)
 

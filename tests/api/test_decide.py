@@ -131,3 +131,20 @@ def test_roles_decide_needs_read_or_marketer_and_offers_need_marketer(client):
     assert client.post("/v1/offers", json={"id": "x"}, headers=bearer(READ_KEY)).status_code == 403
     assert client.post("/v1/offers", json={"id": "x"}, headers=bearer(MARKETER_KEY)).status_code == 201
     assert client.post("/v1/decide", json={"customer": "anonymous_id:v8"}).status_code == 401
+
+
+def test_an_unknown_customer_id_is_a_404(client):
+    r = decide(client, "customer_id:cus_99999999")
+    assert (r.status_code, r.json()["message"]) == (404, "no customer 'cus_99999999'; customer ids look like "
+                                                         "cus_00000042")
+
+
+def test_an_outcome_is_stored_only_once_its_decision_is_in_the_log(client):
+    body = decide(client, "anonymous_id:v9", channel="web").json()
+    r = client.post(f"/v1/decisions/{body['decision_id']}/outcome", json={"offer_id": "spring", "shown": True},
+                    headers=bearer(WRITE_KEY))
+    assert r.status_code == 201
+    # Read at once, without waiting for the log writer: the outcome's answer waited for the decision's write.
+    assert rows(client, "SELECT d.decision_id, o.outcome_id FROM decisions d JOIN decision_outcomes o "
+                        "ON o.decision_id = d.decision_id WHERE d.decision_id = ?", (body["decision_id"],)) == [
+        (body["decision_id"], r.json()["outcome_id"])]

@@ -107,3 +107,15 @@ def test_preview_of_a_broken_condition_names_the_column(client: TestClient) -> N
     assert response.status_code == 422
     assert response.json() == {"code": "invalid_condition", "message": "condition: column 8: expected an attribute, "
                                "a trait, consent.PURPOSE, count(...) or in_account(...), got end of text"}
+
+
+def test_the_customers_of_committed_events_are_matched_on_type_and_value(store: Any) -> None:
+    from accord.api.routers.segments import indexed_customers
+
+    store.execute("INSERT INTO customer_identifiers (id_type, value, customer_id, origin) VALUES "
+                  "('user_id', 'x-1', 'cus_00000001', 'realtime'), ('anonymous_id', 'x-1', 'cus_00000002', 'realtime'), "
+                  "('email', 'a@b.io', 'cus_00000003', 'golden')")
+    assert indexed_customers(store, {("user_id", "x-1")}) == ["cus_00000001"]
+    assert indexed_customers(store, {("anonymous_id", "x-1"), ("email", "a@b.io")}, chunk=1) == [
+        "cus_00000002", "cus_00000003"]
+    assert indexed_customers(store, {("phone", "x-1")}) == []

@@ -132,3 +132,19 @@ def test_eligibility_may_count_the_customers_events(store, engine_for):
     engine = engine_for(section(offers=[{"id": "buyer", "eligibility": "count(event = 'Order Completed', "
                                                                      "within = '7d') >= 1"}]))
     assert [offered(engine.decide(store, request(c))) for c in ("cus_1", "cus_2")] == [["buyer"], []]
+
+
+def test_a_purchase_counts_through_any_identifier_of_the_customer(store, engine_for):
+    add_customer(store, "cus_1", identifiers={"email": "ada@example.com", "anonymous_id": "a-1"})
+    store.execute(store.type_sql(
+        "INSERT INTO events (event_id, source, type, event, ts, received_at, identity_type, identity_value, "
+        "anonymous_id, properties, run_id) VALUES (?, 'shop', 'track', 'Order Completed', ?, ?, ?, ?, ?, "
+        "CAST(? AS ${JSON}), 'test')"),
+        ("e1", at(1), at(1), "email", "Ada@Example.com", None, '{"product_id": "p_mail"}'))
+    store.execute(store.type_sql(
+        "INSERT INTO events (event_id, source, type, event, ts, received_at, identity_type, identity_value, "
+        "anonymous_id, properties, run_id) VALUES (?, 'shop', 'track', 'Order Completed', ?, ?, ?, ?, ?, "
+        "CAST(? AS ${JSON}), 'test')"),
+        ("e2", at(1), at(1), None, None, "a-1", '{"products": [{"product_id": "p_anon"}]}'))
+    engine = engine_for(section(offers=[{"id": p, "product_id": p} for p in ("p_mail", "p_anon", "p_other")]))
+    assert offered(engine.decide(store, request())) == ["p_other"]

@@ -164,3 +164,24 @@ def test_history_lists_created_then_merged_with_records(store):
         ("created", "cus_00000001", ["s:1"]), ("created", "cus_00000002", ["s:2"]),
         ("merged", "cus_00000001", ["s:2"])]
     assert json.loads(json.dumps(h, default=str))  # printable
+
+
+def test_evidence_lists_the_strongest_edges_first_up_to_the_limit(store):
+    add_records(store, records("s:1", "s:2", "s:3", "s:4"))
+    edges = pd.DataFrame([{"record_a": "s:1", "record_b": r, "probability": p, "match_weight": 1.0,
+                           "rule_or_model": "model:v1", "status": "auto"}
+                          for r, p in (("s:2", 0.97), ("s:3", 0.99), ("s:4", 0.98))])
+    assign_customer_ids(store, clustering(["s:1", "s:2", "s:3", "s:4"]), "run_1", edges=edges, evidence_limit=2)
+    event = history(store, "cus_00000001")[0]
+    assert event["records"] == ["s:1", "s:2", "s:3", "s:4"]
+    assert [(e["record_b"], e["probability"]) for e in event["evidence"]] == [("s:3", 0.99), ("s:4", 0.98)]
+
+
+def test_a_split_names_where_the_new_customer_came_from(store):
+    add_records(store, records("s:1", "s:2", "s:3"))
+    assign_customer_ids(store, clustering(["s:1", "s:2", "s:3"]), "run_1")
+    assign_customer_ids(store, clustering(["s:1", "s:2"], ["s:3"]), "run_2")
+    reasons = {(e["kind"], e["customer_id"]): e["reason"] for e in history(store, "cus_00000002")}
+    assert reasons[("created", "cus_00000002")] == "split from cus_00000001"
+    assert reasons[("split", "cus_00000001")] == \
+        "records split out into cus_00000002; cus_00000001 keeps the part holding most of its records"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from accord.segments.batch import evaluate_segments
+from accord.segments.catalog import sync_config_segments
 from accord.segments.membership import Change, history, open_segments
 from accord.segments.realtime import on_event, on_events
 from tests.segments.conftest import NOW, World
@@ -80,3 +81,29 @@ def test_real_time_and_batch_agree_so_a_batch_run_after_changes_nothing(world: W
     report = evaluate_segments(world.store, cfg, "run_1", now=NOW)
     assert report.segments["browsing"] == {"entered": 0, "exited": 0, "members": 1}
     assert world.store.scalar("SELECT members FROM segments WHERE name = 'browsing'") == 1
+
+
+def test_one_decision_records_several_enters_and_exits_with_their_member_counts(world: World, config_for) -> None:
+    cfg = config_for("""  definitions:
+    - name: viewers
+      condition: "count(event = 'Product Viewed', within = '24h') >= 1"
+    - name: vips
+      condition: "vip"
+    - name: quiet
+      condition: "count(within = '24h') = 0"
+""")
+    sync_config_segments(world.store, cfg)  # as the server does at start
+    world.customer("cus_1", traits={"vip": True})
+    world.customer("cus_2")
+    assert on_event(world.store, cfg, "cus_1", NOW) == [Change("quiet", "cus_1", "enter"),
+                                                         Change("vips", "cus_1", "enter")]
+    on_event(world.store, cfg, "cus_2", NOW)
+    world.event("e1", ago=timedelta(minutes=1), identity=("user_id", "cus_1"))
+    world.store.execute("UPDATE customer_traits SET value_num = 0 WHERE customer_id = 'cus_1'")
+    assert on_event(world.store, cfg, "cus_1", NOW) == [Change("viewers", "cus_1", "enter"),
+                                                         Change("quiet", "cus_1", "exit"),
+                                                         Change("vips", "cus_1", "exit")]
+    assert open_segments(world.store, "cus_1") == {"viewers"}
+    assert open_segments(world.store, "cus_2") == {"quiet"}
+    assert dict(world.store.fetchall("SELECT name, members FROM segments ORDER BY name")) == {
+        "quiet": 1, "viewers": 1, "vips": 0}

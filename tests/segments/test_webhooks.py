@@ -202,3 +202,50 @@ def test_a_batch_run_queues_one_delivery_per_change_and_all_are_sent(world: Worl
     bodies = [json.loads(r["body"]) for r in receiver.requests]
     assert sorted(b["customer_id"] for b in bodies) == [f"cus_{i:03d}" for i in range(150)]
     assert {(b["via"], b["type"]) for b in bodies} == {("batch", "segment.entered")}
+
+
+def _purpose_config(store_url: str, tmp_path: Any, url: str, purpose: str = "email_marketing",
+                    privacy: str = "") -> Any:
+    from accord.config import parse_config
+
+    hook_purpose = f"      purpose: {purpose}\n"
+    text = f"store: {store_url!r}\nsegments:\n{hooks_yaml(url, hook_purpose)}" + (f"privacy:\n{privacy}" if privacy else "")
+    return parse_config(text, base_dir=tmp_path)
+
+
+def test_a_webhook_with_a_purpose_gets_only_customers_who_consent_to_it(world: World, receiver: Receiver,
+                                                                       tmp_path: Any) -> None:
+    cfg = _purpose_config(world.store.url, tmp_path, receiver.url)
+    world.customer("cus_granted", traits={"vip": True}, consent={"email_marketing": "granted"})
+    world.customer("cus_denied", traits={"vip": True}, consent={"email_marketing": "denied"})
+    world.customer("cus_withdrawn", traits={"vip": True}, consent={"email_marketing": "withdrawn"})
+    world.customer("cus_silent", traits={"vip": True})  # no decision: the purpose's default, denied
+    for customer_id in ("cus_granted", "cus_denied", "cus_withdrawn", "cus_silent"):
+        on_event(world.store, cfg, customer_id)
+    assert drain(world.store, cfg).delivered == 1
+    (body,) = [json.loads(r["body"]) for r in receiver.requests]
+    assert (body["customer_id"], body["segment"], body["purpose"]) == ("cus_granted", "vips", "email_marketing")
+
+
+def test_a_batch_run_withholds_the_changes_of_customers_without_the_webhooks_purpose(
+        world: World, receiver: Receiver, tmp_path: Any) -> None:
+    from accord.segments.batch import evaluate_segments
+
+    cfg = _purpose_config(world.store.url, tmp_path, receiver.url, "analytics",
+                          "  purposes:\n    analytics: {default: granted}\n    email_marketing: {}\n")
+    for i in range(120):  # over enqueue's bulk-load threshold
+        world.customer(f"cus_{i:03d}", traits={"vip": True},
+                       consent={"analytics": "denied"} if i % 3 == 0 else {})
+    report = evaluate_segments(world.store, cfg, "run_1")
+    assert report.segments["vips"]["entered"] == 120  # membership itself does not need the purpose
+    assert report.webhooks_queued == 80
+    assert drain(world.store, cfg).delivered == 80
+    assert sorted(json.loads(r["body"])["customer_id"] for r in receiver.requests) == [
+        f"cus_{i:03d}" for i in range(120) if i % 3]
+
+
+def test_a_webhook_purpose_that_privacy_does_not_list_is_named(world: World, receiver: Receiver,
+                                                              tmp_path: Any) -> None:
+    cfg = _purpose_config(world.store.url, tmp_path, receiver.url, "telepathy")
+    with pytest.raises(AccordError, match=r"segments.webhooks\[crm\].purpose: 'telepathy' is not a consent purpose"):
+        Sender(cfg)

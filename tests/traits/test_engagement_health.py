@@ -92,3 +92,13 @@ def test_missing_churn_risk_and_support_are_left_out_and_weights_renormalized(da
     compute(health={"weights": weights})
     assert traits_of(data.store, "without")["health_score"] == 8.3  # 100 * 0.6 * (1/12) / 0.6
     assert traits_of(data.store, "with")["health_score"] == 35.0  # 100 * (0.6/12 + 0.4 * 0.75) / 1.0
+
+
+@pytest.mark.parametrize("weeks", [12, 63, 64, 100])
+def test_active_weeks_count_each_week_with_activity_once_however_long_the_window(data, compute, weeks):
+    data.customer("c1")
+    for days in (1, 1.5, 2, 20, 60, 61, 7 * (weeks - 1) + 1):  # weeks 0, 0, 0, 2, 8, 8 and the oldest one
+        data.event(("user_id", "c1"), "Page", days_ago(days))
+    data.event(("user_id", "c1"), "Page", days_ago(7 * weeks + 1))  # outside the window
+    compute(engagement={"weeks": weeks})
+    assert traits_of(data.store, "c1")["engagement_active_weeks"] == 4

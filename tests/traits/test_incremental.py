@@ -19,15 +19,23 @@ def _shop(data) -> None:
         data.ticket(cid, days_ago(9), sentiment=str(i / 10), satisfaction="4")
 
 
-def test_one_customer_updated_after_an_event_equals_a_batch_recompute(data, store):
+@pytest.mark.parametrize("lookup_indexes", [False, True], ids=["scan", "indexed"])
+def test_one_customer_updated_after_an_event_equals_a_batch_recompute(data, store, lookup_indexes):
+    if lookup_indexes:  # as the API server has them
+        from accord.traits.lookups import ensure_lookup_indexes
+
+        ensure_lookup_indexes(store)
     _shop(data)
+    data.event(("email", "C2@Example.com"), "open", days_ago(1))  # c2's email, written in another case
+    store.execute("INSERT INTO customer_identifiers (id_type, value, customer_id, origin) "
+                  "VALUES ('email', 'c2@example.com', 'c2', 'record')")
     compute_traits(store, settings(**DECLARED), "run_1")
     data.event(None, "Product Viewed", days_ago(0.5), anonymous_id="anon-2", properties={"category": "Games"})
     updated = update_customer_traits(store, settings(**DECLARED), "c2")
     incremental = traits_of(store, "c2")
     compute_traits(store, settings(**DECLARED), "run_2")
     assert incremental == traits_of(store, "c2")
-    assert (updated.values["events_total"], updated.values["categories"]) == (4, ["Books", "Games", "Toys"])
+    assert (updated.values["events_total"], updated.values["categories"]) == (5, ["Books", "Games", "Toys"])
 
 
 def test_an_update_leaves_other_customers_alone(data, store):

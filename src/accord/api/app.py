@@ -55,6 +55,8 @@ def create_app(cfg: ProjectConfig, environ: Mapping[str, str] | None = None, *, 
             if not app.state.api_keys:
                 log.warning("no API keys: set ACCORD_WRITE_KEY (or api.keys in accord.yaml); "
                             "until then every /v1 call answers 401")
+            for on_start in app.state.on_start:  # background work once serving, e.g. the dashboard's
+                on_start(worker)                 # review queue explained ahead
             yield
         finally:
             worker.stop()
@@ -68,6 +70,7 @@ def create_app(cfg: ProjectConfig, environ: Mapping[str, str] | None = None, *, 
     )
     app.state.default_region = cfg.identity.default_region  # profile lookups read phones as identity does
     app.state.store_dialect = "duckdb" if store_url.startswith("duckdb:") else "postgresql"
+    app.state.on_start = []  # callables(store_worker) run when the store worker is up
     app.state.collect_hooks = hooks  # before/after-commit callbacks of collection (see api/hooks.py)
     install_error_handlers(app)
     app.include_router(health.router)

@@ -1,14 +1,24 @@
 """Deciding: guardrails first, then the policy ranks what is left, then the decision is logged.
 
-``DecisionEngine`` keeps what changes slowly (offers, the active model, Thompson posteriors) in
-memory and re-reads it every ``refresh_seconds``; what must be exact per request (consent, stock,
-purchases, frequency) is read from the store each time.
+``DecisionEngine`` keeps what changes slowly (offers with their compiled eligibility, the active
+model, Thompson posteriors) in memory as one ``Catalog`` and re-reads it every ``refresh_seconds``;
+what must be exact per request (the customer's consent and traits, stock, purchases, the offers
+already given) is read from the store each time, in one query (``facts.request_facts``).
+
+Decisions for the same unit (customer or anonymous visitor) are made one at a time: the offers
+given by decisions still waiting for the log writer are taken before the store is read and added
+to what the store answers (by decision id, so a decision written in between counts once), and the
+new decision joins them before the next one for that unit starts. So frequency caps hold however
+many threads decide at once in this process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,10 +32,19 @@ from accord.decisions.eligibility import context_from, describe, load_context, p
 from accord.decisions.log import Decision, DecisionLog, RankedOffer, new_decision_id
 from accord.decisions.model import PropensityModel, active_model_version, load_active_model
 from accord.decisions.offers import Offer, load_offers
-from accord.decisions.settings import DecisionsSettings, PolicyName
+from accord.decisions.settings import DecisionsSettings, FrequencyCap, PolicyName
+from accord.errors import AccordError
 from accord.store import Store
 
 BLOCKING_CONSENT = ("denied", "withdrawn")
+
+
+class UnknownCustomer(AccordError):
+    """A request names a customer id that was never given."""
+
+    @classmethod
+    def of(cls, customer_id: str | None) -> UnknownCustomer:
+        return cls(f"no customer {customer_id!r}; customer ids look like cus_00000042")
 
 
 @dataclass
@@ -36,6 +55,9 @@ class DecideRequest:
     placement: str | None = None
     device: str | None = None
     limit: int | None = None
+    check_customer: bool = False
+    """``customer_id`` is what a client sent: follow its redirect if it was merged, and refuse an id
+    that was never given (UnknownCustomer). Read in the same query as everything else."""
 
     @property
     def unit(self) -> str:
@@ -50,14 +72,57 @@ class DecideRequest:
         return {"channel": self.channel, "placement": self.placement, "device": self.device}
 
 
+@dataclass(frozen=True)
+class PreparedOffer:
+    """An offer with what its explanation says that does not depend on the request."""
+
+    offer: Offer
+    validity: str | None
+    eligibility: str | None
+    consent: tuple[str, ...]
+    cap: FrequencyCap
+    cap_window: timedelta
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """What changes slowly, read together and swapped in at once."""
+
+    offers: tuple[PreparedOffer, ...] = ()
+    conditions: tuple[Any, ...] = ()
+    full_profile: bool = False
+    items: tuple[str, ...] = ()
+    any_product: bool = False
+    longest_cap: float = 7.0
+    model: PropensityModel | None = None
+    posteriors: BetaPosteriors = field(default_factory=lambda: BetaPosteriors(1.0, 1.0))
+    loaded_at: datetime | None = None
+
+
 @dataclass
 class _Candidate:
     offer: Offer
     rules: list[str] = field(default_factory=list)
+    id: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.id = self.offer.spec.id
+
+
+class _UnitLocks:
+    """One lock per stripe of units: decisions for the same unit never run at once."""
+
+    def __init__(self, stripes: int = 256):
+        self._locks = [threading.Lock() for _ in range(stripes)]
+
+    @contextmanager
+    def hold(self, unit: str) -> Iterator[None]:
+        with self._locks[zlib.crc32(unit.encode()) % len(self._locks)]:
+            yield
 
 
 class DecisionEngine:
-    """Decides for one request at a time (the API calls it on its store thread)."""
+    """Decides for requests on any number of threads (the API decides on its reader threads)."""
 
     def __init__(self, settings: DecisionsSettings, *, seed: int | None = None,
                  clock: Callable[[], datetime] = utcnow, refresh_seconds: float | None = None):
@@ -66,56 +131,112 @@ class DecisionEngine:
         self.rng = np.random.default_rng(seed)
         self.log = DecisionLog()
         self.refresh_seconds = settings.exploration.refresh_seconds if refresh_seconds is None else refresh_seconds
-        self.offers: list[Offer] = []
-        self._conditions: list[Any] = []
-        self._full_profile = False
-        self._items: list[str] = []
-        self._any_product = False
-        self._longest_cap = settings.guardrails.frequency_cap.days
         # Posteriors are read (an aggregate over every outcome) only when some group decides by Thompson sampling.
         self._uses_thompson = settings.policy == "thompson" or any(
             v.policy == "thompson" for e in settings.experiments for v in e.variants.values())
-        self.model: PropensityModel | None = None
-        self.posteriors = BetaPosteriors(settings.exploration.prior_alpha, settings.exploration.prior_beta)
-        self._loaded_at: datetime | None = None
+        ex = settings.exploration
+        self.catalog = Catalog(posteriors=BetaPosteriors(ex.prior_alpha, ex.prior_beta),
+                               longest_cap=settings.guardrails.frequency_cap.days)
         self._sensitive = {s.lower() for s in settings.guardrails.sensitive_attributes}
+        self._refreshing = threading.Lock()
+        self._units = _UnitLocks()
+
+    @property
+    def offers(self) -> list[Offer]:
+        return [p.offer for p in self.catalog.offers]
+
+    @property
+    def model(self) -> PropensityModel | None:
+        return self.catalog.model
+
+    @property
+    def posteriors(self) -> BetaPosteriors:
+        return self.catalog.posteriors
 
     # --- what changes slowly ------------------------------------------------------------------
 
-    def refresh(self, store: Store, *, force: bool = False) -> None:
+    def refresh(self, store: Store, *, force: bool = False) -> Catalog:
+        """The catalog, re-read when older than ``refresh_seconds`` (or ``force``)."""
+        cat = self.catalog
+        if not force and self._fresh(cat):
+            return cat
+        with self._refreshing:
+            if not force and self._fresh(self.catalog):  # another thread refreshed while this one waited
+                return self.catalog
+            self.catalog = self._load(store, self.catalog)
+            return self.catalog
+
+    def _fresh(self, cat: Catalog) -> bool:
+        return cat.loaded_at is not None and self.clock() - cat.loaded_at < timedelta(seconds=self.refresh_seconds)
+
+    def _load(self, store: Store, before: Catalog) -> Catalog:
         now = self.clock()
-        if not force and self._loaded_at is not None and now - self._loaded_at < timedelta(
-                seconds=self.refresh_seconds):
-            return
-        self.offers = load_offers(store, self.settings)
-        self._conditions = [o.condition for o in self.offers if o.condition is not None]
-        self._full_profile = not reads_only_traits_and_consent(self._conditions)
-        self._items = sorted({o.spec.inventory for o in self.offers if o.spec.inventory})
-        self._any_product = any(o.spec.product_id for o in self.offers)
         g = self.settings.guardrails
-        self._longest_cap = max([g.frequency_cap.days] + [o.spec.frequency_cap.days for o in self.offers
-                                                          if o.spec.frequency_cap])
+        offers = load_offers(store, self.settings)
+        prepared = tuple(PreparedOffer(
+            o, f"valid {o.spec.valid_from or '…'} to {o.spec.valid_to or '…'}"
+            if o.spec.valid_from or o.spec.valid_to else None,
+            f"eligibility: {describe(o.condition)}" if o.condition is not None else None,
+            tuple(f"consent {p} granted" for p in o.spec.requires_consent),
+            o.spec.frequency_cap or g.frequency_cap, timedelta(days=(o.spec.frequency_cap or g.frequency_cap).days))
+            for o in offers)
+        conditions = tuple(o.condition for o in offers if o.condition is not None)
         version = active_model_version(store)
         if version is None:
-            self.model = None
-        elif self.model is None or self.model.version != version:
-            self.model = load_active_model(store)
+            model = None
+        elif before.model is not None and before.model.version == version:
+            model = before.model
+        else:
+            model = load_active_model(store)
+        posteriors = before.posteriors
         if self._uses_thompson:
             ex = self.settings.exploration
-            self.posteriors = load_posteriors(store, self.settings.model.label, ex.context, ex.prior_alpha,
-                                              ex.prior_beta, now)
-        self._loaded_at = now
+            posteriors = load_posteriors(store, self.settings.model.label, ex.context, ex.prior_alpha,
+                                         ex.prior_beta, now)
+        return Catalog(prepared, conditions, not reads_only_traits_and_consent(conditions),
+                       tuple(sorted({o.spec.inventory for o in offers if o.spec.inventory})),
+                       any(o.spec.product_id for o in offers), max(p.cap.days for p in prepared) if prepared
+                       else g.frequency_cap.days, model, posteriors, now)
 
     def invalidate(self) -> None:
         """Re-read offers and models at the next decision (after an offer changed)."""
-        self._loaded_at = None
+        self.catalog = replace(self.catalog, loaded_at=None)
 
     # --- deciding -------------------------------------------------------------------------------
 
     def decide(self, store: Store, request: DecideRequest, *, write: bool = True) -> Decision:
         """Decide for ``request``; ``write=False`` leaves the decision in ``log.pending`` for a group commit."""
-        self.refresh(store)
-        now = self.clock()
+        cat = self.refresh(store)
+        while True:
+            with self._units.hold(request.unit):
+                # Taken before the store is read: a decision written in between is in one or both.
+                pending = self.log.pending_given(request.unit)
+                now = self.clock()
+                found, profile = self._read(store, cat, request, now)
+                if request.check_customer and found.redirect is not None:
+                    request = self._redirected(store, request)
+                    continue  # read again for the id it was merged into (under that unit's lock)
+                if request.check_customer and not found.exists:
+                    raise UnknownCustomer.of(request.customer_id)
+                decision = self._decide(cat, request, found, profile, {**found.given, **pending}, now)
+                self.log.add(decision)
+                break
+        if write:
+            self.log.flush(store)
+        return decision
+
+    @staticmethod
+    def _redirected(store: Store, request: DecideRequest) -> DecideRequest:
+        from accord.profiles.ids import resolve_customer_id
+
+        try:
+            current, _ = resolve_customer_id(store, request.customer_id or "")
+        except AccordError:
+            raise UnknownCustomer.of(request.customer_id) from None
+        return replace(request, customer_id=current, check_customer=False)
+
+    def _decide(self, cat: Catalog, request: DecideRequest, found: facts.RequestFacts, profile: Any,
+                given: dict[str, tuple[list[str], datetime]], now: datetime) -> Decision:
         s = self.settings
         unit = request.unit
         context = request.context
@@ -125,7 +246,6 @@ class DecisionEngine:
         if experiment and variant and variant != "holdout" and experiment.variants[variant].policy:
             policy = experiment.variants[variant].policy  # type: ignore[assignment]
         notes: list[str] = []
-        found, profile = self._read(store, request, now)
         consent = dict(profile.consent) if profile is not None else {}
         personalized = self._may_personalize(request, consent, notes)
         traits = self._features(profile) if personalized and profile is not None else {}
@@ -135,17 +255,12 @@ class DecisionEngine:
         if variant == "holdout":
             decision.policy = "holdout"
             notes.append(f"experiment {experiment.name!r}: holdout group, no offers")  # type: ignore[union-attr]
-            return self._finish(store, decision, write)
-        candidates = self._guardrails(store, request, consent, profile if personalized else None, found, now)
-        decision.candidates = [c.offer.id for c in candidates]
+            return decision
+        candidates = self._guardrails(cat, request, consent, profile if personalized else None, found,
+                                      [(o, t) for offers, t in given.values() for o in offers], now)
+        decision.candidates = [c.id for c in candidates]
         limit = min(request.limit or s.max_offers, s.max_offers)
-        decision.offers = self._rank(decision, candidates, traits, context, limit)
-        return self._finish(store, decision, write)
-
-    def _finish(self, store: Store, decision: Decision, write: bool) -> Decision:
-        self.log.add(decision)
-        if write:
-            self.log.flush(store)
+        decision.offers = self._rank(cat, decision, candidates, traits, context, limit)
         return decision
 
     def _may_personalize(self, request: DecideRequest, consent: dict[str, str], notes: list[str]) -> bool:
@@ -166,145 +281,137 @@ class DecisionEngine:
         return {k: float(num) for k, (num, _) in profile.traits.items()
                 if num is not None and k.lower() not in self._sensitive and (not wanted or k in wanted)}
 
-    def _read(self, store: Store, request: DecideRequest, now: datetime) -> tuple[facts.RequestFacts, Any]:
+    def _read(self, store: Store, cat: Catalog, request: DecideRequest, now: datetime
+              ) -> tuple[facts.RequestFacts, Any]:
         """Everything the request needs from the store: in one round trip when the offers' conditions read
         only traits and consent, else the segments' profile context and one more."""
         g = self.settings.guardrails
         customer_id = request.customer_id
-        want_ids = bool(customer_id and g.already_bought_days and self._any_product)
-        own_profile = customer_id is not None and not self._full_profile
-        found = facts.request_facts(store, request.unit, now - timedelta(days=self._longest_cap), self._items,
-                                    customer_id if want_ids else None, customer_id if own_profile else None)
-        if customer_id is None:
+        own_profile = customer_id is not None and not cat.full_profile
+        found = facts.request_facts(store, facts.FactsQuery(
+            request.unit, customer_id, request.check_customer, own_profile, cat.items,
+            now - timedelta(days=cat.longest_cap),
+            now - timedelta(days=g.already_bought_days) if g.already_bought_days and cat.any_product else None,
+            g.purchase_event))
+        if customer_id is None or (request.check_customer and (found.redirect is not None or not found.exists)):
             return found, None
         if own_profile:
             return found, context_from(customer_id, now, found.traits, found.consent)
-        return found, load_context(store, customer_id, now, self._conditions)
+        return found, load_context(store, customer_id, now, cat.conditions)
 
-    def _guardrails(self, store: Store, request: DecideRequest, consent: dict[str, str], profile: Any,
-                    found: facts.RequestFacts, now: datetime) -> list[_Candidate]:
+    def _guardrails(self, cat: Catalog, request: DecideRequest, consent: dict[str, str], profile: Any,
+                    found: facts.RequestFacts, given: list[tuple[str, datetime]], now: datetime) -> list[_Candidate]:
         """The offers that pass every guardrail, each with the rules it passed. ``profile`` is None when
         no profile data may be used (an anonymous visitor, or no personalization consent)."""
         g = self.settings.guardrails
+        bought: set[str] | None = None
+        if request.customer_id and g.already_bought_days and cat.any_product:
+            bought = facts.bought_products(found.purchases, g.product_property)
+        counts: dict[str, list[datetime]] = {}
+        for offer_id, at in given:
+            counts.setdefault(offer_id, []).append(at)
         out: list[_Candidate] = []
-        for offer in self.offers:
-            spec = offer.spec
+        for p in cat.offers:
+            offer, spec = p.offer, p.offer.spec
             if spec.valid_from and now < spec.valid_from or spec.valid_to and now >= spec.valid_to:
                 continue
             if spec.channels and request.channel not in spec.channels:
                 continue
             if spec.placements and request.placement not in spec.placements:
                 continue
-            if any(consent.get(p) != "granted" for p in spec.requires_consent):
+            if any(consent.get(c) != "granted" for c in spec.requires_consent):
                 continue
             if offer.condition is not None and (profile is None or not passes(offer.condition, profile)):
                 continue
-            c = _Candidate(offer)
-            if spec.valid_from or spec.valid_to:
-                c.rules.append(f"valid {spec.valid_from or '…'} to {spec.valid_to or '…'}")
-            if spec.channels:
-                c.rules.append(f"channel {request.channel}")
-            if spec.placements:
-                c.rules.append(f"placement {request.placement}")
-            c.rules += [f"consent {p} granted" for p in spec.requires_consent]
-            if offer.condition is not None:
-                c.rules.append(f"eligibility: {describe(offer.condition)}")
-            out.append(c)
-        if not out:
-            return out
-        caps = {c.offer.id: c.offer.spec.frequency_cap or g.frequency_cap for c in out}
-        check_bought = bool(request.customer_id and g.already_bought_days and any(c.offer.spec.product_id for c in out))
-        kept = []
-        for c in out:
-            item = c.offer.spec.inventory
-            if item is not None and item in found.stock:
-                if found.stock[item] <= 0:
-                    continue
-                c.rules.append(f"in stock: {found.stock[item]} of {item}")
-            kept.append(c)
-        out = kept
-        if check_bought and request.customer_id:
-            bought = facts.bought_products(store, request.customer_id, now - timedelta(days=g.already_bought_days),
-                                           g.purchase_event, g.product_property, found.identifiers)
-            kept = []
-            for c in out:
-                product = c.offer.spec.product_id
-                if product is not None and product in bought:
-                    continue
-                if product is not None:
-                    c.rules.append(f"not bought in the last {g.already_bought_days} days")
-                kept.append(c)
-            out = kept
-        given = found.given + self.log.pending_offers(request.unit)
-        kept = []
-        for c in out:
-            cap = caps[c.offer.id]
-            n = facts.count_since(given, c.offer.id, now - timedelta(days=cap.days))
-            if n >= cap.max:
+            item = spec.inventory
+            if item is not None and item in found.stock and found.stock[item] <= 0:
                 continue
-            c.rules.append(f"frequency {n} of {cap.max} in {cap.days:g} days")
-            kept.append(c)
-        return kept
+            product = spec.product_id
+            if bought is not None and product is not None and product in bought:
+                continue
+            times = counts.get(spec.id)
+            n = 0
+            if times:
+                since = now - p.cap_window
+                n = sum(1 for at in times if at >= since)
+            if n >= p.cap.max:
+                continue
+            rules = [p.validity] if p.validity else []
+            if spec.channels:
+                rules.append(f"channel {request.channel}")
+            if spec.placements:
+                rules.append(f"placement {request.placement}")
+            rules += p.consent
+            if p.eligibility:
+                rules.append(p.eligibility)
+            if item is not None and item in found.stock:
+                rules.append(f"in stock: {found.stock[item]} of {item}")
+            if bought is not None and product is not None:
+                rules.append(f"not bought in the last {g.already_bought_days} days")
+            rules.append(f"frequency {n} of {p.cap.max} in {p.cap.days:g} days")
+            out.append(_Candidate(offer, rules))
+        return out
 
     # --- ranking --------------------------------------------------------------------------------
 
     def _rules_order(self, candidates: list[_Candidate]) -> list[_Candidate]:
-        return sorted(candidates, key=lambda c: (-c.offer.spec.priority, -c.offer.spec.margin, c.offer.id))
+        return sorted(candidates, key=lambda c: (-c.offer.spec.priority, -c.offer.spec.margin, c.id))
 
-    def _model_usable(self, candidates: list[_Candidate], notes: list[str]) -> bool:
+    def _model_usable(self, model: PropensityModel | None, candidates: list[_Candidate], notes: list[str]) -> bool:
         m = self.settings.model
-        if self.model is None:
+        if model is None:
             notes.append("model: cold (no model trained yet); ranked by rules")
             return False
-        if self.model.auc is None or self.model.auc < m.min_auc:
-            notes.append(f"model v{self.model.version}: unsure (validation AUC "
-                         f"{'unknown' if self.model.auc is None else format(self.model.auc, '.3f')} below "
+        if model.auc is None or model.auc < m.min_auc:
+            notes.append(f"model v{model.version}: unsure (validation AUC "
+                         f"{'unknown' if model.auc is None else format(model.auc, '.3f')} below "
                          f"model.min_auc {m.min_auc}); ranked by rules")
             return False
-        cold = [c.offer.id for c in candidates if not self.model.is_warm(c.offer.id, m.min_offer_examples)]
+        cold = [c.id for c in candidates if not model.is_warm(c.id, m.min_offer_examples)]
         if cold:
-            notes.append(f"model v{self.model.version}: cold for {', '.join(cold[:5])}"
+            notes.append(f"model v{model.version}: cold for {', '.join(cold[:5])}"
                          f"{' …' if len(cold) > 5 else ''} (fewer than {m.min_offer_examples} examples); "
                          "ranked by rules")
             return False
         return True
 
-    def _rank(self, decision: Decision, candidates: list[_Candidate], traits: dict[str, Any],
+    def _rank(self, cat: Catalog, decision: Decision, candidates: list[_Candidate], traits: dict[str, Any],
               context: dict[str, str | None], limit: int) -> list[RankedOffer]:
         if not candidates:
             decision.notes.append("no offer passed the guardrails")
             return []
         policy = decision.policy
+        model = cat.model
         ex = self.settings.exploration
         if policy == "thompson":
             key = context_key(context, ex.context)
-            ids = [c.offer.id for c in candidates]
-            alpha, beta = self.posteriors.parameters(ids, key)
+            ids = [c.id for c in candidates]
+            alpha, beta = cat.posteriors.parameters(ids, key)
             order, draws, props, explored = thompson(ids, alpha, beta, self.rng, limit, ex.simulations)
-            by_id = {c.offer.id: c for c in candidates}
+            by_id = {c.id: c for c in candidates}
             return [RankedOffer(o, round(d, 6), "thompson", p, e, self._explain(by_id[o], [], e),
                                 by_id[o].offer.spec.content) for o, d, p, e in zip(order, draws, props, explored)]
         why: list[str] = []
-        use_model = policy in ("model", "hybrid", "epsilon_greedy") and self._model_usable(candidates, why)
-        if policy == "model" and self.model is not None:
+        use_model = policy in ("model", "hybrid", "epsilon_greedy") and self._model_usable(model, candidates, why)
+        if policy == "model" and model is not None:
             use_model, why = True, []  # the model policy uses even an unsure model; only a missing one falls back
         decision.notes += why
         scored: list[tuple[_Candidate, float | None]]
         x = None
         base = "rules"
-        if use_model and self.model is not None:
+        if use_model and model is not None:
             base = "model"
-            decision.model_version = self.model.version
-            x = self.model.rows(traits, context, [c.offer.id for c in candidates])
-            p = self.model.predict(x)
+            decision.model_version = model.version
+            x = model.rows(traits, context, [c.id for c in candidates])
+            p = model.predict(x)
             if self.settings.model.objective == "margin":
                 p = p * np.array([c.offer.spec.margin for c in candidates])
-            scored = sorted(zip(candidates, p.tolist()), key=lambda t: (-t[1], t[0].offer.id))
+            scored = sorted(zip(candidates, p.tolist()), key=lambda t: (-t[1], t[0].id))
         else:
             scored = [(c, float(c.offer.spec.priority)) for c in self._rules_order(candidates)]
         if policy == "epsilon_greedy":
-            order_ids, props, explored = epsilon_greedy([c.offer.id for c, _ in scored], ex.epsilon, self.rng)
-            lookup = {c.offer.id: (c, sc) for c, sc in scored}
+            order_ids, props, explored = epsilon_greedy([c.id for c, _ in scored], ex.epsilon, self.rng)
+            lookup = {c.id: (c, sc) for c, sc in scored}
             scored = [lookup[o] for o in order_ids]
             flags = [explored] * len(scored)
             label = "epsilon_greedy"
@@ -314,14 +421,14 @@ class DecisionEngine:
             label = base
         top = scored[:limit]
         contrib = None
-        if x is not None and self.model is not None:
-            index = {c.offer.id: i for i, c in enumerate(candidates)}
-            rows = x[[index[c.offer.id] for c, _ in top]]
-            contrib = (self.model.contributions(rows), rows)
+        if x is not None and model is not None:
+            index = {c.id: i for i, c in enumerate(candidates)}
+            rows = x[[index[c.id] for c, _ in top]]
+            contrib = (model.contributions(rows), rows)
         out = []
         for i, (c, sc) in enumerate(top):
-            features = self.model.top_contributions(contrib[0][i], contrib[1][i]) if contrib and self.model else []
-            out.append(RankedOffer(c.offer.id, None if sc is None else round(float(sc), 6), label,
+            features = model.top_contributions(contrib[0][i], contrib[1][i]) if contrib and model else []
+            out.append(RankedOffer(c.id, None if sc is None else round(float(sc), 6), label,
                                    round(float(props[i]), 6), flags[i], self._explain(c, features, flags[i]),
                                    c.offer.spec.content))
         return out

@@ -1,8 +1,9 @@
 """The decision log: every decision with its ranked offers and propensities, and their outcomes.
 
 The API keeps new decisions in memory for a few milliseconds and writes them in one transaction
-(group commit), so a decision never waits for a disk flush; ``flush`` writes whatever is pending
-and runs before every outcome, every model refresh and at shutdown.
+(group commit), so a decision never waits for a disk flush; ``flush`` writes whatever is pending.
+An outcome is stored only once its decision is written (``ensure_written`` first), so no outcome
+ever names a decision the log does not hold; shutdown writes whatever is still pending.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -90,15 +92,11 @@ class DecisionLog:
         with self._lock:
             self.pending.append(decision)
 
-    def unwritten(self, decision_id: str) -> Decision | None:
+    def pending_given(self, unit: str) -> dict[str, tuple[list[str], datetime]]:
+        """decision_id -> (offers given, when) of ``unit``'s decisions not yet written (or being written)."""
         with self._lock:
-            return next((d for d in (*self.in_flight, *self.pending) if d.decision_id == decision_id), None)
-
-    def pending_offers(self, unit: str) -> list[tuple[str, datetime]]:
-        """Offers given to ``unit`` by decisions not yet visible in the store."""
-        with self._lock:
-            return [(o.offer_id, d.decided_at) for d in (*self.in_flight, *self.pending) if d.unit == unit
-                    for o in d.offers]
+            return {d.decision_id: ([o.offer_id for o in d.offers], d.decided_at)
+                    for d in (*self.in_flight, *self.pending) if d.unit == unit}
 
     def flush(self, store: Store) -> int:
         """Write every pending decision in one transaction; return how many."""
@@ -121,10 +119,18 @@ class DecisionLog:
         return len(batch)
 
     def ensure_written(self, store: Store, decision_id: str, timeout: float = 10.0) -> None:
-        """Return once ``decision_id`` is in the store (writing it here if it is still pending)."""
-        self.flush(store)
-        with self._written:
-            self._written.wait_for(lambda: all(d.decision_id != decision_id for d in self.in_flight), timeout)
+        """Return once ``decision_id`` is not waiting any more: written (here, if it was still pending, or
+        by the log writer, if it was writing it), or never made."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.flush(store)
+            with self._written:
+                self._written.wait_for(lambda: all(d.decision_id != decision_id for d in self.in_flight),
+                                       max(0.0, deadline - time.monotonic()))
+                if all(d.decision_id != decision_id for d in (*self.in_flight, *self.pending)):
+                    return
+            if time.monotonic() >= deadline:
+                return  # still unwritten (the store refuses writes): callers find no decision
 
 
 class LogWriter:
@@ -195,12 +201,9 @@ def write_decisions(store: Store, decisions: list[Decision]) -> None:
 
 def record_outcome(store: Store, decision_id: str, offer_id: str | None, *, shown: bool = False,
                    clicked: bool = False, converted: bool = False, revenue: float | None = None,
-                   occurred_at: datetime | None = None, unwritten: Decision | None = None) -> str:
-    """Store one outcome report; clicked or converted imply shown. Returns the outcome id.
-    ``unwritten``: the decision when it is still waiting in the log (outcomes need no written decision)."""
-    if unwritten is not None:
-        offered = [o.offer_id for o in unwritten.offers]
-    elif store.fetchone("SELECT 1 FROM decisions WHERE decision_id = ?", (decision_id,)) is not None:
+                   occurred_at: datetime | None = None) -> str:
+    """Store one outcome report for a logged decision; clicked or converted imply shown. Returns the outcome id."""
+    if store.fetchone("SELECT 1 FROM decisions WHERE decision_id = ?", (decision_id,)) is not None:
         offered = [r[0] for r in store.fetchall(
             "SELECT offer_id FROM decision_offers WHERE decision_id = ? ORDER BY position", (decision_id,))]
     else:

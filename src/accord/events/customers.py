@@ -7,14 +7,15 @@ millions of identifiers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from accord.events.rules import Identifier
-from accord.profiles._sql import reserve
 from accord.profiles.audit import AuditEvent, append_events
 from accord.profiles.ids import format_id
+from accord.profiles.lookup import invalidate_profile_documents
 from accord.store.backend import Store
 
 ORIGIN = "realtime"
@@ -74,13 +75,16 @@ def identifier_counts(store: Store, customer_id: str) -> dict[str, int]:
         "SELECT id_type, COUNT(*) FROM customer_identifiers WHERE customer_id = ? GROUP BY id_type", (customer_id,))}
 
 
-def attach(store: Store, customer_id: str, identifiers: Sequence[Identifier], at: datetime) -> None:
-    """Index ``identifiers`` as naming ``customer_id`` (origin 'realtime'); already indexed ones get last_seen."""
+def attach(store: Store, customer_id: str, identifiers: Sequence[Identifier], at: datetime, *,
+           new_customer: bool = False) -> None:
+    """Index ``identifiers`` as naming ``customer_id`` (origin 'realtime'); already indexed ones get last_seen.
+
+    ``new_customer``: the customer was created in this transaction, so holds nothing yet (no lookup)."""
     if not identifiers:
         return
     values = sorted({f for i in identifiers for f in i.forms})
     # Filtered on value alone, which DuckDB answers from its index; a second condition makes it scan.
-    indexed = {(t, v) for t, v, c in store.fetchall(
+    indexed = set() if new_customer else {(t, v) for t, v, c in store.fetchall(
         f"SELECT id_type, value, customer_id FROM customer_identifiers WHERE value IN ({_marks(values)})", values)
         if c == customer_id}
     fresh: dict[tuple[str, str], None] = {}
@@ -103,12 +107,21 @@ def attach(store: Store, customer_id: str, identifiers: Sequence[Identifier], at
 
 
 def new_customer(store: Store, at: datetime, reason: str, evidence: list[dict[str, Any]]) -> str:
-    """A new customer id (never given before), with its 'created' audit event."""
-    seq = reserve(store, "customer", 1)
+    """A new customer id (never given before), with its 'created' audit event.
+
+    On the identify hot path: one UPDATE reserves both the id and the audit event number (the counters
+    ``reserve`` and ``append_events`` keep), and each row is one INSERT."""
+    counters = dict(store.fetchall(
+        "UPDATE profile_counters SET last_value = last_value + 1 WHERE name IN ('customer', 'audit') "
+        "RETURNING name, last_value"))
+    seq, audit_id = int(counters["customer"]), int(counters["audit"])
     customer_id = format_id(seq)
     store.execute("INSERT INTO customers (customer_id, seq, status, merged_into, created_at, created_by, retired_at) "
                   "VALUES (?, ?, 'active', NULL, ?, ?, NULL)", (customer_id, seq, at, ACTOR))
-    append_events(store, [AuditEvent("created", customer_id, None, [], reason, evidence)], ACTOR, at)
+    store.execute(store.type_sql(
+        "INSERT INTO identity_audit (event_id, occurred_at, actor, kind, customer_id, other_customer_id, records, "
+        "reason, evidence) VALUES (?, ?, ?, 'created', ?, NULL, CAST(? AS ${JSON}), ?, CAST(? AS ${JSON}))"),
+        (audit_id, at, ACTOR, customer_id, "[]", reason, json.dumps(evidence, default=str)))
     return customer_id
 
 
@@ -133,6 +146,7 @@ def merge(store: Store, a: str, b: str, at: datetime, reason: str, evidence: lis
     # Consent: the survivor's own decision per purpose stands; purposes only the retired id decided move over.
     _move(store, "customer_consent", ("purpose",), retired, survivor)
     append_events(store, [AuditEvent("merged", survivor, retired, [], reason, evidence)], ACTOR, at)
+    invalidate_profile_documents(store, [survivor, retired])  # records, status and merged ids changed
     return survivor
 
 

@@ -104,9 +104,11 @@ def _by_device(store: Any, rules: StitchRules, signal: Signal,
 
 
 def _attach_rest(store: Any, rules: StitchRules, customer_id: str, identifiers: list[Identifier],
-                 known: dict[Identifier, list[str]], at: datetime, result: Stitched) -> None:
-    """Index the message's identifiers for ``customer_id`` where the rules allow."""
-    counts: dict[str, int] | None = None
+                 known: dict[Identifier, list[str]], at: datetime, result: Stitched, *,
+                 new_customer: bool = False) -> None:
+    """Index the message's identifiers for ``customer_id`` where the rules allow (``new_customer``:
+    created by this message, so it holds no identifiers yet)."""
+    counts: dict[str, int] | None = {} if new_customer else None
     to_attach = []
     for ident in identifiers:
         owners = known.get(ident, [])
@@ -126,7 +128,7 @@ def _attach_rest(store: Any, rules: StitchRules, customer_id: str, identifiers: 
                 continue
             counts[ident.id_type] = counts.get(ident.id_type, 0) + 1
         to_attach.append(ident)
-    cx.attach(store, customer_id, to_attach, at)
+    cx.attach(store, customer_id, to_attach, at, new_customer=new_customer)
 
 
 def _identify(store: Any, rules: StitchRules, signal: Signal, at: datetime, model: ModelMatch | None) -> Stitched:
@@ -157,7 +159,7 @@ def _identify(store: Any, rules: StitchRules, signal: Signal, at: datetime, mode
                                              f"{', '.join(i.ref for i in persons)} named nobody",
                                   _evidence(signal, identifiers, "realtime:new_identity"))
     result = Stitched(signal.event_id, "identify", customer_id, "created")
-    _attach_rest(store, rules, customer_id, identifiers, known, at, result)
+    _attach_rest(store, rules, customer_id, identifiers, known, at, result, new_customer=True)
     return result
 
 

@@ -38,6 +38,7 @@ def _one_edit_apart(a: str, b: str) -> bool:
     return len(diff) == 2 and j == i + 1 and a[i] == b[j] and a[j] == b[i]
 
 
+@lru_cache(maxsize=262_144)
 def is_initial(name: str) -> bool:
     return len(name.split()[0]) == 1
 
@@ -123,6 +124,9 @@ def groups_conflict(a: set[Name], b: set[Name]) -> bool:
 
 def _split(names: set[Name]) -> tuple[list[Name], list[Name]]:
     """(full names, initials) among a group's names."""
-    full = [n for n in names if n[0] and not is_initial(n[0])]
-    initials = [n for n in names if n[0] and is_initial(n[0])]
+    full: list[Name] = []
+    initials: list[Name] = []
+    for n in names:
+        if n[0]:
+            (initials if is_initial(n[0]) else full).append(n)
     return full, initials

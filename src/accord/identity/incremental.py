@@ -63,6 +63,7 @@ from accord.identity.state import (
     state_table,
     watermark,
 )
+from accord.privacy.encryption import encrypt_record_rows, encryption_for
 from accord.store.backend import Store
 
 FULL_REBUILD_SHARE = 0.5
@@ -153,7 +154,7 @@ def _resolve_delta(store: Store, cfg: ProjectConfig, run_id: str, settings: Iden
     lap("find_changes")
 
     # The changes, standardized; the stored state now describes them.
-    delta = prepare(load_records(store, "_ix_changed"), cfg.identity.default_region)
+    delta = prepare(load_records(store, "_ix_changed"), cfg.identity.default_region, encryption_for(cfg))
     old_values = store.fetch_arrow(
         "SELECT DISTINCT id_type, value FROM identity_record_identifiers WHERE rid IN "
         "(SELECT rid FROM _ix_changed UNION ALL SELECT rid FROM _ix_removed)").to_pandas()
@@ -339,6 +340,8 @@ def resolve_records(store: Store, cfg: ProjectConfig, records: Sequence[Mapping[
     rows = [record_row(r, i) for i, r in enumerate(records)]
     if not rows:
         return []
+    if (encryption := encryption_for(cfg)) is not None:  # privacy.encryption: stored as tokens
+        rows = encrypt_record_rows(rows, encryption, cfg.identity.default_region)
     reason = full_rebuild_reason(store, settings, cfg)
     if reason is not None:
         raise AccordError(f"cannot resolve records in real time: {reason}; run 'accord run' first")

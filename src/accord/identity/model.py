@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -34,6 +35,14 @@ UNIQUE_ID = "rid"
 DUCKDB_MEMORY_LIMIT = "4GB"
 """Memory DuckDB may use for one model's tables before spilling to disk (engine 'duckdb')."""
 SOURCE_DATASET = "source_dataset"
+PAIR_COLUMN = "accord_pair"
+"""score_pairs: the pair number both sides of a pair carry (the only blocking rule there)."""
+MAX_TRAINING_RECORDS = 300_000
+"""Unsupervised training reads a random sample of at most this many records. EM blocks (same birth
+date, postcode, family name) grow with the square of the records, so at a million records they
+held gigabytes; m and u are proportions within blocked or random pairs, and a uniform sample keeps
+them (the share of true matches among a block's pairs does not depend on how many records there are)."""
+EXPLAIN_CHUNK = 32  # pairs per Splink scoring call when explaining (the product of two lists of <= 32)
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +160,10 @@ class IdentityModel:
 
     def __init__(self, settings: ModelSettings, *, link_type: LinkType = "dedupe_only",
                  engine: Engine = "duckdb", spark_session: Any = None,
-                 duckdb_memory_limit: str = DUCKDB_MEMORY_LIMIT) -> None:
+                 duckdb_memory_limit: str = DUCKDB_MEMORY_LIMIT,
+                 max_training_records: int | None = MAX_TRAINING_RECORDS) -> None:
         self.settings = settings
+        self.max_training_records = max_training_records
         self.duckdb_memory_limit = duckdb_memory_limit
         self.link_type = link_type
         self.engine = engine
@@ -171,9 +182,19 @@ class IdentityModel:
         """Learn the model: prior from near-certain rules, u by random sampling, m by EM (or labels).
 
         ``labels`` (record_a, record_b, is_match) trains m from reviewed pairs instead of EM.
+        Without labels, more than ``max_training_records`` records train on a uniform random sample
+        of that many (``training_summary_["sampled_records"]``).
         """
+        records = int(sum(len(f) for f in self._as_list(frames)))
+        sample = self._training_sample(frames) if labels is None or not len(labels) else frames
         with splink_warnings() as splink_messages:
-            self._fit(frames, labels)
+            self._fit(sample, labels)
+        self.training_summary_["records"] = records
+        self.training_summary_["sampled_records"] = int(sum(len(f) for f in self._as_list(sample)))
+        if sample is not frames and self._linker is not None:
+            # Trained on the sample: its tables and connection are of no further use.
+            self._close(self._linker)
+            self._linker = None
         for message in splink_messages:
             if message not in self.training_summary_["warnings"]:
                 self.training_summary_["warnings"].append(message)
@@ -218,6 +239,19 @@ class IdentityModel:
             "warnings": warnings,
         }
 
+    def _training_sample(self, frames: pd.DataFrame | Sequence[pd.DataFrame]
+                         ) -> pd.DataFrame | list[pd.DataFrame]:
+        """At most ``max_training_records`` rows, each frame sampled at the same rate (seeded)."""
+        parts = self._as_list(frames)
+        total = sum(len(f) for f in parts)
+        cap = self.max_training_records
+        if cap is None or total <= cap or not all(isinstance(f, pd.DataFrame) for f in parts):
+            return frames
+        share = cap / total
+        sampled = [f.sample(n=max(2, round(len(f) * share)), random_state=self.settings.seed).sort_index()
+                   if len(f) > 2 else f for f in parts]
+        return sampled[0] if isinstance(frames, pd.DataFrame) else sampled
+
     def _bounded_prior(self, linker: Linker, frames: pd.DataFrame | Sequence[pd.DataFrame],
                        warnings: list[str]) -> Linker:
         """A prior of 0 or 1 (no pair, or every pair, of a tiny input matched the prior rules) has no
@@ -234,13 +268,26 @@ class IdentityModel:
                         f"{model['probability_two_random_records_match']:.3g} (half a pair) instead")
         return self._new_linker(frames, model)
 
-    def predict(self, frames: pd.DataFrame | Sequence[pd.DataFrame], threshold: float = 0.0) -> pd.DataFrame:
-        """Scored candidate pairs at or above ``threshold``: record_a, record_b, probability, match_weight."""
+    def predict(self, frames: pd.DataFrame | Sequence[pd.DataFrame], threshold: float = 0.0, *,
+                term_frequencies: dict[str, pa.Table] | None = None) -> pd.DataFrame:
+        """Scored candidate pairs at or above ``threshold``: record_a, record_b, probability, match_weight.
+
+        ``term_frequencies`` (column -> table of the column and ``tf_<column>``) replace the frequencies
+        Splink would count in ``frames`` (e.g. frequencies over every record when ``frames`` is a part)."""
         with splink_warnings() as messages:
-            linker = self._linker_for(frames)
+            if term_frequencies:
+                if self.model_json_ is None:
+                    raise RuntimeError("the model is not trained: call fit() or load it with from_json()")
+                linker = self._new_linker(frames, self.model_json_)
+                self._register_term_frequencies(linker, term_frequencies)
+                self._linker = None  # later calls count their own frequencies again
+            else:
+                linker = self._linker_for(frames)
             result = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
             df = result.as_pandas_dataframe()
             result.drop_table_from_database_and_remove_from_cache()
+            if term_frequencies:
+                self._close(linker)
         self.warnings_ = list(messages)
         return _pairs(df)
 
@@ -274,32 +321,119 @@ class IdentityModel:
         pairs = pairs[pairs["record_a"] != pairs["record_b"]]
         return pairs.drop_duplicates(["record_a", "record_b"]).reset_index(drop=True)
 
+    def score_pairs(self, records: pd.DataFrame | pa.Table, pairs: pd.DataFrame, *,
+                    term_frequencies: dict[str, pa.Table] | None = None) -> pd.DataFrame:
+        """Every pair of ``pairs`` (record_a, record_b: rids of ``records``) scored, whatever the blocking
+        rules say: same columns out as ``predict`` (record_a < record_b), one row per distinct pair.
+
+        Splink joins the two sides on a pair number instead of the blocking rules, so the work grows
+        with the pairs asked for. ``term_frequencies`` as for ``predict``; by default counted over
+        ``records`` (as ``predict`` over them would)."""
+        if self.model_json_ is None:
+            raise RuntimeError("the model is not trained: call fit() or load it with from_json()")
+        a, b = pairs["record_a"].astype(str).to_numpy(), pairs["record_b"].astype(str).to_numpy()
+        keep = a != b
+        a, b = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
+        unique = pd.DataFrame({"record_a": a, "record_b": b}).drop_duplicates().reset_index(drop=True)
+        if unique.empty:
+            return pd.DataFrame(columns=["record_a", "record_b", "probability", "match_weight"])
+        table = self.input_table(records)
+        if term_frequencies is None:
+            term_frequencies = term_frequency_tables(table, self.settings)
+        position = pd.Index(table[UNIQUE_ID].to_pylist())
+        number = pa.array([str(i) for i in range(len(unique))], pa.string())
+        sides = []
+        for i, column in enumerate(("record_a", "record_b")):
+            rows = position.get_indexer(unique[column])
+            if (rows < 0).any():
+                raise KeyError(f"score_pairs: {unique[column][rows < 0].iloc[0]!r} is not among the records")
+            side = table.take(pa.array(rows)).set_column(0, UNIQUE_ID, number)
+            side = side.append_column(PAIR_COLUMN, number)
+            sides.append(side.append_column(SOURCE_DATASET, pa.array([f"dataset_{i}"] * len(unique), pa.string())))
+        settings = {**self.model_json_, "link_type": "link_only",
+                    "blocking_rules_to_generate_predictions": [
+                        block_on(PAIR_COLUMN).get_blocking_rule(self._dialect()).as_dict()]}
+        with splink_warnings() as messages:
+            db_api = self._db_api()
+            tag = uuid.uuid4().hex[:8]
+            if self.engine == "spark":
+                sdfs = [db_api.register(self.spark_session.createDataFrame(t.to_pandas()),
+                                        table_name=f"accord_pairs_{tag}_{i}") for i, t in enumerate(sides)]
+            else:
+                sdfs = [db_api.register(t, table_name=f"accord_pairs_{tag}_{i}") for i, t in enumerate(sides)]
+            linker = Linker(sdfs, settings, log_level=None)
+            self._register_term_frequencies(linker, term_frequencies or {})
+            result = linker.inference.predict(warning_mode="never")
+            df = result.as_pandas_dataframe()
+            result.drop_table_from_database_and_remove_from_cache()
+            self._close(linker)
+        self.warnings_ = list(messages)
+        rows = df[f"{UNIQUE_ID}_l"].astype(int).to_numpy()
+        return pd.DataFrame({
+            "record_a": unique["record_a"].to_numpy()[rows],
+            "record_b": unique["record_b"].to_numpy()[rows],
+            "probability": df["match_probability"].astype(float).to_numpy(),
+            "match_weight": df["match_weight"].astype(float).to_numpy(),
+        }).sort_values(["record_a", "record_b"], kind="stable").reset_index(drop=True)
+
+    def _close(self, linker: Linker) -> None:
+        """Free a DuckDB linker's memory now. Its in-memory database may hold up to the memory limit,
+        and Splink's objects reference each other, so it would linger until a garbage collection,
+        beside the next linker's."""
+        if self.engine == "duckdb":
+            connection = getattr(linker._db_api, "_con", None)
+            if connection is not None:
+                connection.close()
+
+    def _dialect(self) -> str:
+        return "spark" if self.engine == "spark" else "duckdb"
+
     def explain(self, frames: pd.DataFrame | Sequence[pd.DataFrame], record_a: str, record_b: str, *,
                 term_frequencies: dict[str, pa.Table] | None = None) -> dict[str, Any]:
         """One pair's score and each comparison's contribution (level label, Bayes factor, log2 weight).
 
         Without ``term_frequencies`` (column -> frequency table over every record) the frequencies
         come from ``frames``."""
-        with splink_warnings():
-            return self._explain(frames, record_a, record_b, term_frequencies)
+        return self.explain_pairs(frames, [(record_a, record_b)], term_frequencies=term_frequencies)[0]
 
-    def _explain(self, frames: pd.DataFrame | Sequence[pd.DataFrame], record_a: str, record_b: str,
-                 term_frequencies: dict[str, pa.Table] | None = None) -> dict[str, Any]:
+    def explain_pairs(self, frames: pd.DataFrame | Sequence[pd.DataFrame], pairs: Sequence[tuple[str, str]], *,
+                      term_frequencies: dict[str, pa.Table] | None = None) -> list[dict[str, Any]]:
+        """``explain`` for many pairs at once, in the order given: one linker, and one Splink scoring
+        call per chunk of pairs (the linker's set-up costs more than scoring dozens of pairs)."""
+        with splink_warnings():
+            return self._explain_pairs(frames, list(pairs), term_frequencies)
+
+    def _explain_pairs(self, frames: pd.DataFrame | Sequence[pd.DataFrame], pairs: list[tuple[str, str]],
+                       term_frequencies: dict[str, pa.Table] | None) -> list[dict[str, Any]]:
         linker = self._linker_for(frames)
         self._register_term_frequencies(linker, term_frequencies or {})
-        rows = {}
+        wanted = {rid for pair in pairs for rid in pair}
+        rows: dict[str, dict[str, Any]] = {}
         for frame in self._as_list(frames):
-            for rid in (record_a, record_b):
-                hit = frame[frame[UNIQUE_ID] == rid]
-                if len(hit):
-                    rows[rid] = self._record_dict(hit.iloc[0])
-        for rid in (record_a, record_b):
-            if rid not in rows:
-                raise KeyError(rid)
+            hits = frame[frame[UNIQUE_ID].astype(str).isin(wanted)]
+            for _, row in hits.iterrows():
+                rows.setdefault(str(row[UNIQUE_ID]), self._record_dict(row))
+        for rid in sorted(wanted - set(rows)):
+            raise KeyError(rid)
         for spec in self.settings.comparisons:
             if spec.term_frequency and spec.column not in (term_frequencies or {}):
                 linker.table_management.compute_tf_table(spec.column)
-        scored = linker.inference.score_pair(rows[record_a], rows[record_b]).as_pandas_dataframe().iloc[0]
+        scored: dict[tuple[str, str], pd.Series] = {}
+        for start in range(0, len(pairs), EXPLAIN_CHUNK):
+            chunk = pairs[start:start + EXPLAIN_CHUNK]
+            # Splink scores the cartesian product of two record lists; a chunk keeps it small.
+            lefts = list(dict.fromkeys(a for a, _ in chunk))
+            rights = list(dict.fromkeys(b for _, b in chunk))
+            result = linker.inference.score_pairs([rows[r] for r in lefts], [rows[r] for r in rights])
+            frame = result.as_pandas_dataframe()
+            result.drop_table_from_database_and_remove_from_cache()
+            for _, row in frame.iterrows():
+                scored[(str(row[f"{UNIQUE_ID}_l"]), str(row[f"{UNIQUE_ID}_r"]))] = row
+        return [self._contributions(linker, scored[(a, b)], rows[a], rows[b], a, b) for a, b in pairs]
+
+    @staticmethod
+    def _contributions(linker: Linker, scored: pd.Series, row_a: dict[str, Any], row_b: dict[str, Any],
+                       record_a: str, record_b: str) -> dict[str, Any]:
         settings_obj = linker._settings_obj
         prior = settings_obj._probability_two_random_records_match
         contributions = [{
@@ -318,8 +452,8 @@ class IdentityModel:
             contributions.append({
                 "comparison": comparison.output_column_name,
                 "label": level.label_for_charts,
-                "value_a": rows[record_a].get(comparison.output_column_name),
-                "value_b": rows[record_b].get(comparison.output_column_name),
+                "value_a": row_a.get(comparison.output_column_name),
+                "value_b": row_b.get(comparison.output_column_name),
                 "bayes_factor": 2 ** (weight + tf_weight),
                 "match_weight": weight + tf_weight,
                 "term_frequency_weight": tf_weight,
@@ -460,6 +594,26 @@ class IdentityModel:
 def term_frequency_columns(settings: ModelSettings) -> list[str]:
     """Columns whose comparisons adjust for term frequency."""
     return list(dict.fromkeys(s.column for s in settings.comparisons if s.term_frequency))
+
+
+def term_frequency_tables(records: pd.DataFrame | pa.Table, settings: ModelSettings) -> dict[str, pa.Table]:
+    """Splink's term-frequency tables of ``records``: per column with term-frequency adjustments,
+    each non-empty value and ``tf_<column>``, its share of the column's non-empty values."""
+    out = {}
+    for col in term_frequency_columns(settings):
+        if isinstance(records, pa.Table):
+            values = records[col] if col in records.column_names else pa.chunked_array([], pa.string())
+        else:
+            values = pa.array(records[col].to_numpy(dtype=object), pa.string(), from_pandas=True) \
+                if col in records else pa.chunked_array([], pa.string())
+        values = pc.drop_null(pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values))
+        counts = pc.value_counts(values)
+        found = counts.field("values") if len(counts) else pa.array([], pa.string())
+        n = counts.field("counts").to_numpy() if len(counts) else np.zeros(0)
+        total = n.sum()
+        out[col] = pa.table({col: found, f"tf_{col}": pa.array(n / total if total else n.astype(float),
+                                                                  pa.float64())})
+    return out
 
 
 def _pairs(df: pd.DataFrame) -> pd.DataFrame:

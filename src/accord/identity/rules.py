@@ -10,11 +10,11 @@ a family email) link nothing and are listed in the report.
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import pandas as pd
 
 from accord.identity.constraints import dob_conflict, groups_conflict, names_conflict
@@ -47,6 +47,8 @@ class RuleResult:
     identifiers: pd.DataFrame
     """rid, type, value: the identifiers each record carries after exclusions (for per-customer limits)."""
     excluded: list[ExcludedIdentifier] = field(default_factory=list)
+    carried: pd.DataFrame | None = None
+    """rid, type, value: every identifier the records carry, before exclusions (``record_identifiers``)."""
 
 
 def record_identifiers(records: pd.DataFrame, settings: IdentitySettings) -> pd.DataFrame:
@@ -69,7 +71,8 @@ def record_identifiers(records: pd.DataFrame, settings: IdentitySettings) -> pd.
 
 def apply_rules(records: pd.DataFrame, settings: IdentitySettings) -> RuleResult:
     """Deterministic link edges between standardized records (column ``rid`` names each)."""
-    ids = record_identifiers(records, settings).drop_duplicates()
+    carried = record_identifiers(records, settings)
+    ids = carried.drop_duplicates()
     excluded: list[ExcludedIdentifier] = []
 
     blocked = {v.strip().lower() for v in settings.blocked_values}
@@ -101,7 +104,7 @@ def apply_rules(records: pd.DataFrame, settings: IdentitySettings) -> RuleResult
         keys = list(zip(ids["type"], ids["value"]))
         ids = ids[[k not in dropped for k in keys]]
     edge_frame = pd.DataFrame(edges, columns=list(EDGE_COLUMNS))
-    return RuleResult(edge_frame, ids.reset_index(drop=True), excluded)
+    return RuleResult(edge_frame, ids.reset_index(drop=True), excluded, carried)
 
 
 # --- what a record looks like ---------------------------------------------------------------
@@ -202,7 +205,7 @@ def _as_list(value: Any) -> list[str]:
     if value is None or (isinstance(value, float) and value != value):
         return []
     if isinstance(value, str):
-        value = json.loads(value) if value.startswith("[") else [value]
+        value = orjson.loads(value) if value.startswith("[") else [value]
     return [str(v) for v in value if v not in (None, "")]
 
 
@@ -210,5 +213,5 @@ def _as_map(value: Any) -> dict[str, Any]:
     if value is None or (isinstance(value, float) and value != value):
         return {}
     if isinstance(value, str):
-        value = json.loads(value) if value.strip() else {}
+        value = orjson.loads(value) if value.strip() else {}
     return dict(value) if isinstance(value, dict) else {}

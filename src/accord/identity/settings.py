@@ -122,6 +122,10 @@ class IdentitySettings(_Strict):
     'dob': both valid and different beyond a day/month swap or one typo; 'external_id': same type, same
     source, different value (a record's own key excepted); 'given_name': different given names (not an
     initial, nickname or typo of each other, nor given and family name exchanged)."""
+    score_through_rule_groups: bool = True
+    """Full runs score candidate pairs between rule groups (records the rules join, folded into one
+    composite each) and then the real pairs behind them, instead of every blocked pair of records:
+    far fewer pairs when the rules join many records (see identity/grouped.py)."""
     engine: Literal["duckdb", "spark"] = "duckdb"
     model: ModelSettings = Field(default_factory=default_model_settings)
 

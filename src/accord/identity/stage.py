@@ -12,11 +12,12 @@ clusters under cannot-link constraints and human decisions, and writes
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pandas as pd
 import pyarrow as pa
 
@@ -24,6 +25,7 @@ from accord.clock import Stopwatch, utcnow
 from accord.config import ProjectConfig
 from accord.errors import AccordError
 from accord.identity.clustering import ClusterOptions, ClusterResult, cluster_edges
+from accord.identity.grouped import predict_through_groups
 from accord.identity.model import Engine, IdentityModel, term_frequency_columns
 from accord.identity.rules import RuleResult, apply_rules, identifier_limits, record_identifiers
 from accord.identity.settings import IdentitySettings, identity_settings
@@ -40,6 +42,7 @@ from accord.identity.state import (
     settings_hash,
     state_table,
 )
+from accord.privacy.encryption import Encryption, blind_standardized, encryption_for, reveal_records
 from accord.standardize import standardize_records
 from accord.store.backend import Store
 
@@ -73,6 +76,8 @@ class IdentityReport:
     """incremental: records whose clusters were recomputed (the changes and everything linked to them)."""
     decisions: int = 0
     """Human decisions (must-link, cannot-link) in force during clustering."""
+    composite_records: int = 0
+    """full: records the model's blocking ran over when scoring through rule groups (one per group)."""
     model_version: int | None = None
     model_trained: bool = False
     engine: str = "duckdb"
@@ -120,12 +125,17 @@ def load_records(store: Store, only: str | None = None) -> pd.DataFrame:
     return df
 
 
-def prepare(records: pd.DataFrame, default_region: str) -> pd.DataFrame:
-    """Standardized records with empty lists as nulls (so the model treats them as missing)."""
+def prepare(records: pd.DataFrame, default_region: str, encryption: Encryption | None = None) -> pd.DataFrame:
+    """Standardized records with empty lists as nulls (so the model treats them as missing).
+
+    With ``privacy.encryption``, encrypted fields are decrypted in memory to standardize them, and the
+    standardized columns derived from them become keyed hashes (exact comparisons only)."""
+    if encryption is not None:
+        records = reveal_records(records, encryption)
     std = standardize_records(records, default_region)
     for col in ("std_emails", "std_phones"):
         std[col] = [list(v) if v else None for v in std[col]]
-    return std
+    return blind_standardized(std, encryption) if encryption is not None else std
 
 
 def cannot_link_values(std: pd.DataFrame, settings: IdentitySettings) -> tuple[dict, dict]:
@@ -142,7 +152,7 @@ def cannot_link_values(std: pd.DataFrame, settings: IdentitySettings) -> tuple[d
                 unique[r]["dob"] = dob
     if "external_id" in settings.cannot_link:
         for r, source, record_key, raw in zip(std["rid"], std["source"], std["record_key"], std["external_ids"]):
-            ids = json.loads(raw) if isinstance(raw, str) and raw.strip() else (raw or {})
+            ids = orjson.loads(raw) if isinstance(raw, str) and raw.strip() else (raw or {})
             for key, value in (ids.items() if isinstance(ids, dict) else []):
                 if value not in (None, "") and str(value) != str(record_key):
                     unique[r][f"external:{source}:{key}"] = str(value)
@@ -195,7 +205,7 @@ def resolve(store: Store, cfg: ProjectConfig, run_id: str, progress: ProgressFac
 
     records = load_records(store)
     report.records = len(records)
-    std = prepare(records, cfg.identity.default_region)
+    std = prepare(records, cfg.identity.default_region, encryption_for(cfg))
     lap("standardize")
 
     rules = apply_rules(std, settings)
@@ -222,7 +232,11 @@ def resolve(store: Store, cfg: ProjectConfig, run_id: str, progress: ProgressFac
             new_model = model
             report.model_trained = True
         lap("train" if new_model else "load_model")
-        model_edges = model.predict(std, cfg.identity.review_threshold)
+        if settings.score_through_rule_groups and len(rule_edges):
+            model_edges, grouped = predict_through_groups(model, std, rule_edges, cfg.identity.review_threshold)
+            report.composite_records = grouped.composites
+        else:
+            model_edges = model.predict(std, cfg.identity.review_threshold)
         report.warnings += [w for w in model.warnings_ if w not in report.warnings]
         lap("predict")
     model_edges = model_edges.assign(rule_or_model=f"model:v{report.model_version or '?'}", priority=None)
@@ -248,7 +262,7 @@ def resolve(store: Store, cfg: ProjectConfig, run_id: str, progress: ProgressFac
         store.execute("DELETE FROM identity")
         store.execute("DELETE FROM match_edges")
         write_clusters(store, std, result.clusters, result.edges, run_id)
-        _write_state(store, std, settings, decided, cfg)
+        _write_state(store, std, settings, decided, cfg, rules.carried)
     lap("write")
     summarise(report, result)
     return report
@@ -266,8 +280,11 @@ def cluster_records(std: pd.DataFrame, rules: RuleResult, edge_parts: list[pd.Da
     ``rules.identifiers`` their identifiers after exclusions (for the per-customer limits)."""
     unique, given = cannot_link_values(std, settings)
     ident = rules.identifiers
+    limits = identifier_limits(settings, sorted(set(ident["type"])))
+    # Only the types with a per-customer limit are ever counted (external ids usually have none).
+    limited = ident[ident["type"].isin(list(limits))]
     per_record: dict[str, dict[str, set[str]]] = {}
-    for r, type_, value in zip(ident["rid"], ident["type"], ident["value"]):
+    for r, type_, value in zip(limited["rid"].tolist(), limited["type"].tolist(), limited["value"].tolist()):
         per_record.setdefault(r, {}).setdefault(type_, set()).add(value)
     options = ClusterOptions(cfg.identity.auto_merge_threshold, cfg.identity.review_threshold,
                              settings.bridge_threshold, settings.bridge_min_side)
@@ -278,7 +295,7 @@ def cluster_records(std: pd.DataFrame, rules: RuleResult, edge_parts: list[pd.Da
                  pd.DataFrame(columns=["record_a", "record_b", "probability", "match_weight", "rule_or_model",
                                        "priority"]))
     return cluster_edges(rids, all_edges, options, unique_values=unique, given_names=given,
-                         identifiers=per_record, limits=identifier_limits(settings, sorted(set(ident["type"]))),
+                         identifiers=per_record, limits=limits,
                          cannot_link=decided.cannot_link)
 
 
@@ -298,13 +315,15 @@ def clustering_hash(cfg: ProjectConfig, settings: IdentitySettings) -> int:
 
 
 def _write_state(store: Store, std: pd.DataFrame, settings: IdentitySettings, decided: Decisions,
-                 cfg: ProjectConfig) -> None:
-    """Everything an incremental run starts from, rewritten whole."""
+                 cfg: ProjectConfig, carried: pd.DataFrame | None = None) -> None:
+    """Everything an incremental run starts from, rewritten whole. ``carried``: the records'
+    identifiers as ``record_identifiers`` gives them (computed here when not given)."""
     drop_indexes(store)
     store.execute("DELETE FROM identity_standardized")
     store.execute("DELETE FROM identity_record_identifiers")
     store.load_arrow("identity_standardized", state_table(std))
-    store.load_arrow("identity_record_identifiers", identifier_rows(record_identifiers(std, settings)))
+    ids = carried if carried is not None else record_identifiers(std, settings)
+    store.load_arrow("identity_record_identifiers", identifier_rows(ids))
     ensure_indexes(store)
     set_watermark(store, CONSTRAINT_WATERMARK, decided.last_id)
     set_watermark(store, SETTINGS_WATERMARK, clustering_hash(cfg, settings))
@@ -313,20 +332,27 @@ def _write_state(store: Store, std: pd.DataFrame, settings: IdentitySettings, de
 def write_clusters(store: Store, std: pd.DataFrame, clusters: dict[str, str], edges: pd.DataFrame,
                    run_id: str) -> None:
     """Insert the ``identity`` rows of ``std``'s records and ``edges`` into ``match_edges``."""
+    def text(values: pd.Series) -> pa.Array:
+        return pa.array(values.astype(str).to_numpy(dtype=object), pa.string())
+
+    def number(values: pd.Series) -> pa.Array:
+        return pa.array(pd.to_numeric(values, errors="coerce").to_numpy(dtype=float), pa.float64(), from_pandas=True)
+
     store.load_arrow("identity", pa.table({
-        "source": pa.array(std["source"].astype(str).tolist(), pa.string()),
-        "record_key": pa.array(std["record_key"].astype(str).tolist(), pa.string()),
-        "cluster_id": pa.array([clusters[r] for r in std["rid"]], pa.string()),
+        "source": text(std["source"]),
+        "record_key": text(std["record_key"]),
+        "cluster_id": text(std["rid"].map(clusters)),
         "run_id": pa.array([run_id] * len(std), pa.string()),
     }))
+    reason = edges["reason"].where(edges["reason"].notna(), None)
     store.load_arrow("match_edges", pa.table({
-        "record_a": pa.array(edges["record_a"].astype(str).tolist(), pa.string()),
-        "record_b": pa.array(edges["record_b"].astype(str).tolist(), pa.string()),
-        "probability": pa.array([_num(v) for v in edges["probability"]], pa.float64()),
-        "match_weight": pa.array([_num(v) for v in edges["match_weight"]], pa.float64()),
-        "rule_or_model": pa.array(edges["rule_or_model"].astype(str).tolist(), pa.string()),
-        "status": pa.array(edges["status"].astype(str).tolist(), pa.string()),
-        "reason": pa.array([None if v is None or v != v else str(v) for v in edges["reason"]], pa.string()),
+        "record_a": text(edges["record_a"]),
+        "record_b": text(edges["record_b"]),
+        "probability": number(edges["probability"]),
+        "match_weight": number(edges["match_weight"]),
+        "rule_or_model": text(edges["rule_or_model"]),
+        "status": text(edges["status"]),
+        "reason": pa.array([None if v is None else str(v) for v in reason], pa.string()),
         "run_id": pa.array([run_id] * len(edges), pa.string()),
     }))
 
@@ -352,10 +378,6 @@ def term_frequencies(store: Store, settings: IdentitySettings, values: Mapping[s
     return out
 
 
-def _num(v: Any) -> float | None:
-    return None if v is None or v != v else float(v)
-
-
 def _read_labels(path: str | Path) -> pd.DataFrame:
     """Labelled pairs: columns record_a, record_b (source:record_key) and is_match (1/0)."""
     labels = pd.read_csv(path, dtype=str)
@@ -372,24 +394,49 @@ def explain(store: Store, cfg: ProjectConfig, record_a: str, record_b: str) -> d
 
     Reads the two records' stored standardized rows and the stored term frequencies; records
     resolved before that state existed are standardized on the spot, against every record."""
+    found = explain_many(store, cfg, [(record_a, record_b)])[(record_a, record_b)]
+    if isinstance(found, AccordError):
+        raise found
+    return found
+
+
+def explain_many(store: Store, cfg: ProjectConfig, pairs: Sequence[tuple[str, str]]
+                 ) -> dict[tuple[str, str], dict[str, Any] | AccordError]:
+    """``explain`` for many pairs with one model and one linker: pair -> explanation, or the error
+    that pair alone gets (a record that is no longer current). The review queue explains the pairs a
+    reviewer will see next this way."""
     settings = identity_settings(cfg.identity)
     saved = latest_model(store)
     if saved is None:
         raise AccordError("no trained identity model in the store; run 'accord resolve' first")
-    for r in (record_a, record_b):
-        split_rid(r)
-    current = {f"{s}:{k}" for s, k in store.fetchall(
-        "SELECT source, record_key FROM source_records WHERE deleted_at IS NULL AND source || ':' || record_key "
-        "IN (?, ?)", (record_a, record_b))}
-    for r in (record_a, record_b):
-        if r not in current:
-            raise AccordError(f"record {r!r} is not a current source record")
+    pairs = list(dict.fromkeys(pairs))
+    for pair in pairs:
+        for r in pair:
+            split_rid(r)
+    wanted = sorted({r for pair in pairs for r in pair})
+    current = set()
+    for start in range(0, len(wanted), 500):
+        part = wanted[start:start + 500]
+        current |= {f"{s}:{k}" for s, k in store.fetchall(
+            "SELECT source, record_key FROM source_records WHERE deleted_at IS NULL AND source || ':' || record_key "
+            f"IN ({', '.join('?' * len(part))})", tuple(part))}
+    out: dict[tuple[str, str], dict[str, Any] | AccordError] = {}
+    for pair in pairs:
+        missing = [r for r in pair if r not in current]
+        if missing:
+            out[pair] = AccordError(f"record {missing[0]!r} is not a current source record")
+    todo = [pair for pair in pairs if pair not in out]
+    if not todo:
+        return out
     model = IdentityModel.from_json(settings.model, saved[2])
+    ids = sorted({r for pair in todo for r in pair})
     std = read_state(store, "JOIN source_records r ON r.source = s.source AND r.record_key = s.record_key "
-                     "AND r.row_hash = s.row_hash WHERE s.rid IN (?, ?)", (record_a, record_b))
-    if len(std) == 2:
-        out = model.explain(std, record_a, record_b, term_frequencies=term_frequencies(store, settings, std))
+                     f"AND r.row_hash = s.row_hash WHERE s.rid IN ({', '.join('?' * len(ids))})", tuple(ids))
+    if len(std) == len(ids):
+        explained = model.explain_pairs(std, todo, term_frequencies=term_frequencies(store, settings, std))
     else:
-        out = model.explain(prepare(load_records(store), cfg.identity.default_region), record_a, record_b)
-    out["model_version"] = saved[0]
+        explained = model.explain_pairs(prepare(load_records(store), cfg.identity.default_region, encryption_for(cfg)), todo)
+    for pair, found in zip(todo, explained):
+        found["model_version"] = saved[0]
+        out[pair] = found
     return out

@@ -46,6 +46,12 @@ _PG_INDEXES = {
     "identity_standardized_email_user": ("identity_standardized", "std_email_user"),
     "identity_record_identifiers_value": ("identity_record_identifiers", "id_type, value"),
     "identity_record_identifiers_rid": ("identity_record_identifiers", "rid"),
+    # identity and match_edges have none on DuckDB either (migration 0016).
+    "identity_record": ("identity", "source, record_key"),
+    "identity_cluster": ("identity", "cluster_id"),
+    "match_edges_a": ("match_edges", "record_a"),
+    "match_edges_b": ("match_edges", "record_b"),
+    "match_edges_status": ("match_edges", "status"),
 }
 
 

@@ -8,6 +8,7 @@
     accord privacy receipts [RECEIPT_ID] [--json]
     accord privacy audit [--customer ID] [--limit N] [--json]
     accord privacy tables
+    accord privacy rotate-key [--json] / new-key
 
 ID is a customer id (cus_00000042) or any identifier (email:ann@example.com, phone:+14155550100, crm_id:C-17).
 Verbs that read PII log who (the OS user), what (the customer id), when and ``--purpose``.
@@ -224,6 +225,34 @@ def audit(ctx: click.Context, customer: str | None, limit: int, as_json: bool) -
         table.add_row(f"{r['accessed_at']:%Y-%m-%d %H:%M:%S}", r["actor"], r["role"] or "", r["channel"], r["action"],
                       r["customer_id"] or "", r["purpose"] or "", r["detail"] or "")
     out.print(table)
+
+
+@privacy.command("rotate-key")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def rotate_key(ctx: click.Context, as_json: bool) -> None:
+    """Re-encrypt every encrypted value with the newest key of $ACCORD_PII_KEYS (keys newest first, comma-separated).
+    Resumable: values already under the newest key are skipped. Then the old keys can be dropped."""
+    from accord.privacy.encryption import rotate_keys
+    from accord.privacy.pii import PiiCodec
+
+    codec = PiiCodec.from_env()  # a missing key stops here, before the store is opened
+    with _store(_cfg(ctx)) as store:
+        report = rotate_keys(store, codec)
+    if as_json:
+        _print_json(report.as_dict())
+        return
+    done = ", ".join(f"{t} {n:,}" for t, n in report.tables.items()) or "nothing to re-encrypt"
+    out.print(f"re-encrypted with the newest key: {done}; already current: {report.current:,} rows; "
+              f"{report.seconds} s", highlight=False)
+
+
+@privacy.command("new-key")
+def new_key_command() -> None:
+    """Print a new encryption key for $ACCORD_PII_KEYS (put it first to rotate)."""
+    from accord.privacy.pii import new_key
+
+    click.echo(new_key())
 
 
 @privacy.command()

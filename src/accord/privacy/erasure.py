@@ -18,8 +18,9 @@ from typing import Any
 from accord.clock import utcnow
 from accord.privacy import suppression
 from accord.privacy.access import log_access
+from accord.privacy.pii import TOKEN_PREFIX
 from accord.privacy.registry import MODELS, REGISTRY, TableEntry, entry as registry_entry
-from accord.privacy.subject import Subject, resolve_subject, standard_value
+from accord.privacy.subject import RECORDS_FROM, Subject, resolve_subject, standard_value
 from accord.profiles.audit import AuditEvent, append_events
 from accord.store.backend import Store
 
@@ -127,12 +128,20 @@ def _regex_literal(text: str) -> str:
 
 
 def contains_any(dialect: str, column: str, needles: list[str]) -> tuple[str, list[Any]]:
-    """SQL true when the column's text contains any of ``needles``: one regular expression, so the table is
-    read once however many identifiers the person has (RE2 on DuckDB, POSIX on PostgreSQL)."""
-    pattern = "|".join(_regex_literal(n) for n in needles)
+    """SQL true when the column's text contains any of ``needles``, reading the table once.
+
+    PostgreSQL: one POSIX regular expression. DuckDB: empty JSON ('[]', '{}') is ruled out first, which its
+    dictionary-compressed columns answer almost for free (audit evidence is mostly '[]'); then ``contains``
+    for one or two needles, one RE2 alternation for more (measured on 200,000 rows: 9 ms per ``contains``,
+    43 ms for an alternation of eight)."""
     if dialect == "postgresql":
-        return f"(CAST({column} AS TEXT) ~ ?)", [pattern]
-    return f"regexp_matches(CAST({column} AS TEXT), ?)", [pattern]
+        return f"(CAST({column} AS TEXT) ~ ?)", ["|".join(_regex_literal(n) for n in needles)]
+    text = f"CAST({column} AS TEXT)"
+    if len(needles) <= 2:
+        tests, params = " OR ".join(f"contains({text}, ?)" for _ in needles), list(needles)
+    else:
+        tests, params = f"regexp_matches({text}, ?)", ["|".join(_regex_literal(n) for n in needles)]
+    return f"({text} NOT IN ('[]', '{{}}', '') AND ({tests}))", params
 
 
 def store_dialect(subject: Subject) -> str:
@@ -144,6 +153,7 @@ def text_needles(subject: Subject) -> list[str]:
     for n in subject.needles():
         out.update(_text_forms(n))
     out.update(json.dumps(r) for r in subject.record_refs)  # "crm:1001" with its quotes, as JSON lists hold it
+    out.update(subject.token_needles)  # tokens of the person's encrypted emails and phones, wherever they are
     return sorted(out)
 
 
@@ -174,21 +184,116 @@ def _redact(store: Store, entry: TableEntry, subject: Subject, json_cols: set[tu
     needles = text_needles(subject)
     if not needles or not entry.text:
         return 0
-    sets, params = [], []
+    refs = sorted(json.dumps(r) for r in subject.record_refs)
+    sets, params, wheres = [], [], []
     for col in entry.text:
+        col_needles = refs if col in entry.ref_text else needles
+        if not col_needles:
+            continue
+        wheres.append(contains_any(store.dialect, col, col_needles))
         expr = f"CAST({col} AS TEXT)"
-        for needle in needles:
+        for needle in col_needles:
+            if needle.startswith(TOKEN_PREFIX):  # the whole token goes, its ciphertext too
+                expr = f"regexp_replace({expr}, ?, ?, 'g')"
+                params += [_regex_literal(needle) + "[A-Za-z0-9_=-]+", REDACTED]
+                continue
             expr = f"replace({expr}, ?, ?)"
             params += [needle, json.dumps(REDACTED) if needle.startswith('"') else REDACTED]
         sets.append(f"{col} = {_json_cast(store, expr, entry.table, col, json_cols)}")
-    wheres = [contains_any(store.dialect, col, needles) for col in entry.text]
+    if not sets:
+        return 0
     where = " OR ".join(w for w, _ in wheres)
-    params += [p for _, ps in wheres for p in ps]
-    return len(store.fetchall(f"UPDATE {entry.table} SET {', '.join(sets)} WHERE {where} RETURNING 1", params))
+    where_params = [p for _, ps in wheres for p in ps]
+    # Usually nothing matches: a read finds that in one pass, where DuckDB's UPDATE with this filter takes
+    # ~10x longer (measured 0.27 s against 0.03 s on 200,000 audit rows).
+    if store.fetchone(f"SELECT 1 FROM {entry.table} WHERE {where} LIMIT 1", where_params) is None:
+        return 0
+    return len(store.fetchall(f"UPDATE {entry.table} SET {', '.join(sets)} WHERE {where} RETURNING 1",
+                              params + where_params))
+
+
+EQUALITY_MAX = 64
+"""DuckDB: up to this many values are looked up one equality per statement, more in one IN list."""
+
+
+def _each(store: Store, column: str, values: list[Any], prefix: str = "", prefix_params: tuple[Any, ...] = ()
+          ) -> list[tuple[str, list[Any]]]:
+    """Predicates selecting rows whose ``column`` is one of ``values`` (after ``prefix``, an AND-ed condition).
+
+    DuckDB pushes ``column = ?`` into the scan (zone maps, an ART index where there is one) but evaluates an IN
+    list of two or more values row by row: measured 5-20x slower in DELETE on a million rows. So on DuckDB
+    each value is its own statement; PostgreSQL answers IN lists from its indexes."""
+    if not values:
+        return []
+    if store.dialect == "duckdb" and len(values) <= EQUALITY_MAX:
+        return [(f"{prefix}{column} = ?", [*prefix_params, v]) for v in values]
+    sql, p = _in(column, values)
+    return [(f"{prefix}{sql}", [*prefix_params, *p])]
+
+
+def predicates(store: Store, entry: TableEntry, subject: Subject,
+               with_text: bool = True) -> list[tuple[str, list[Any]]]:
+    """Simple WHERE bodies, each selecting some of the person's rows of ``entry``; together, all of them.
+
+    Each is one column (or one type/value pair) against a value or a list, so DuckDB and PostgreSQL can answer
+    it from an index or zone maps: a single WHERE joining them with OR would read the whole table. A parent's
+    rows are looked up first and the children found by their keys."""
+    out: list[tuple[str, list[Any]]] = []
+    if entry.table in subject.row_ids and not (entry.customer or entry.identifiers or entry.text or entry.parent):
+        # DuckDB: rows found by their keys while gathering, in this transaction: deleted by rowid, no second scan
+        return _each(store, "rowid", sorted(subject.row_ids[entry.table]))
+    if entry.parent:
+        column, parent_table, parent_column = entry.parent
+        parent = registry_entry(parent_table)
+        assert parent is not None, f"registry: {entry.table}'s parent {parent_table} has no entry"
+        keys: set[Any] = set()
+        for where, params in predicates(store, parent, subject, with_text):
+            keys.update(r[0] for r in store.fetchall(
+                f"SELECT {parent_column} FROM {parent_table} WHERE {where}", params))
+        out += _each(store, column, sorted(keys))
+    if entry.customer and subject.customer_ids:
+        for col in entry.customer:
+            out += _each(store, col, subject.customer_ids)
+    if entry.record and subject.records and not (entry.table == RECORDS_FROM and out):
+        src, key = entry.record
+        by_source: dict[str, list[str]] = {}
+        for s, k in subject.records:
+            by_source.setdefault(s, []).append(k)
+        for s, keys_ in sorted(by_source.items()):
+            out += _each(store, key, sorted(keys_), f"{src} = ? AND ", (s,))
+    if entry.record_refs and subject.records:
+        for col in entry.record_refs:
+            out += _each(store, col, subject.record_refs)
+    if entry.table == "events" and subject.event_ids is not None:
+        # Discovery already read the events of the person's identities: they go by primary key.
+        out += _each(store, "event_id", sorted(subject.event_ids))
+        out += _each(store, "anonymous_id", sorted(v for t, v in subject.identifiers if t == "anonymous_id"))
+    elif entry.identifiers and subject.identifiers:
+        for type_col, value_col in entry.identifiers:
+            if type_col is None:
+                out += _each(store, value_col, sorted(set(subject.values())))
+                continue
+            for t, values in sorted(subject.by_type().items()):
+                if t == "email":
+                    out += _each(store, f"LOWER({value_col})", sorted({v.lower() for v in values}),
+                                 f"{type_col} = ? AND ", (t,))
+                else:
+                    out += _each(store, value_col, sorted(values), f"{type_col} = ? AND ", (t,))
+    if with_text and entry.text:
+        needles = text_needles(subject)
+        refs = sorted(json.dumps(r) for r in subject.record_refs)
+        for col in entry.text:
+            col_needles = refs if col in entry.ref_text else needles
+            if col_needles:
+                out.append(contains_any(store.dialect, col, col_needles))
+    return out
 
 
 def erase_tables(store: Store, subject: Subject, now: Any, present: set[str]) -> dict[str, int]:
-    """Apply every registry entry to the person's rows; return rows affected per table (inside a transaction)."""
+    """Apply every registry entry to the person's rows; return rows affected per table (inside a transaction).
+
+    One statement per simple predicate (see ``predicates``): a row deleted by one is not found by the next,
+    so the counts add up to the rows affected. Updates skip rows this request already changed."""
     counts: dict[str, int] = {}
     json_cols = schema_of(store)[1]
     for entry in REGISTRY:
@@ -196,26 +301,27 @@ def erase_tables(store: Store, subject: Subject, now: Any, present: set[str]) ->
             continue
         n = 0
         if entry.action == "delete":
-            where, params = match_clause(entry, subject)
-            if where:
-                n = len(store.fetchall(f"DELETE FROM {entry.table} WHERE {where} RETURNING 1", params))
+            for where, params in predicates(store, entry, subject):
+                n += _affected(store, f"DELETE FROM {entry.table} WHERE {where}", params)
         elif entry.action == "retire":
-            where, params = match_clause(entry, subject)
-            if where:
-                n = len(store.fetchall(
-                    f"UPDATE {entry.table} SET status = 'retired', merged_into = NULL, retired_at = ? "
-                    f"WHERE {where} RETURNING 1", [now, *params]))
+            for where, params in predicates(store, entry, subject):
+                n += _affected(store, f"UPDATE {entry.table} SET status = 'retired', merged_into = NULL, "
+                                      f"retired_at = ? WHERE ({where}) AND retired_at IS DISTINCT FROM ?",
+                               [now, *params, now])
         elif entry.action == "scrub":
-            where, params = match_clause(entry, subject, with_text=False)
-            if where:
-                sets = ", ".join(f"{c} = {_json_cast(store, v, entry.table, c, json_cols)}"
-                                 for c, v in entry.scrub.items())
-                n = len(store.fetchall(f"UPDATE {entry.table} SET {sets} WHERE {where} RETURNING 1", params))
+            sets = ", ".join(f"{c} = {_json_cast(store, v, entry.table, c, json_cols)}" for c, v in entry.scrub.items())
+            undone = " OR ".join(f"CAST({c} AS TEXT) IS DISTINCT FROM {v}" for c, v in entry.scrub.items())
+            for where, params in predicates(store, entry, subject, with_text=False):
+                n += _affected(store, f"UPDATE {entry.table} SET {sets} WHERE ({where}) AND ({undone})", params)
             n += _redact(store, entry, subject, json_cols)
         elif entry.action == "redact":
             n = _redact(store, entry, subject, json_cols)
         counts[entry.table] = n
     return counts
+
+
+def _affected(store: Store, sql: str, params: list[Any]) -> int:
+    return len(store.fetchall(f"{sql} RETURNING 1", params))
 
 
 def erase(store: Store, ref: str, *, actor: str, purpose: str | None = None, role: str | None = None,
@@ -226,13 +332,13 @@ def erase(store: Store, ref: str, *, actor: str, purpose: str | None = None, rol
     several customers; a ref that names no customer still erases what carries the identifier (events,
     quarantined rows) and suppresses it."""
     started = time.perf_counter()
-    subject = resolve_subject(store, ref, region)
     key = suppression.salt(store, environ, salt_env)
     receipt_id = "era_" + uuid.uuid4().hex[:16]
     now = utcnow()
     notes: list[str] = []
     present = schema_of(store)[0]
-    with store.transaction():
+    with store.transaction():  # finding the person's rows and erasing them see the same store
+        subject = resolve_subject(store, ref, region)
         counts = erase_tables(store, subject, now, present)
         identifiers = {(kind, standard_value(kind, value, region)) for kind, value in subject.standard_identifiers()}
         suppressed = suppression.add_entries(store, key, identifiers, receipt_id)

@@ -18,6 +18,7 @@ from typing import Any
 
 from accord.privacy.erasure import match_clause
 from accord.privacy.registry import REGISTRY
+from accord.privacy.pii import reveal_tree
 from accord.privacy.subject import Subject, resolve_subject
 from accord.store.backend import Store
 
@@ -64,7 +65,7 @@ def export_person(store: Store, ref: str, region: str = "US") -> dict[str, Any]:
 
     subject = resolve_subject(store, ref, region)
     cid = subject.customer_id
-    return {
+    return reveal_tree(None, {  # encrypted fields (privacy.encryption) decrypted: the person gets their values
         "exported_at": datetime.now().astimezone().isoformat(timespec="seconds"),
         "customer_ids": subject.customer_ids,
         "records": subject.record_refs,
@@ -72,7 +73,7 @@ def export_person(store: Store, ref: str, region: str = "US") -> dict[str, Any]:
         "identity_history": history(store, cid) if cid else [],
         "consent_history": consent_history_of(store, cid) if cid else [],
         "tables": person_rows(store, subject),
-    }
+    })
 
 
 def _default(value: Any) -> Any:

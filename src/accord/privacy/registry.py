@@ -35,6 +35,9 @@ class TableEntry:
     record_refs: tuple[str, ...] = ()
     identifiers: tuple[tuple[str | None, str], ...] = ()
     text: tuple[str, ...] = ()
+    ref_text: tuple[str, ...] = ()
+    """Columns among ``text`` that hold only record refs (JSON lists of ``source:record_key``): searched for the
+    person's record refs alone, which is all that can be there (fewer needles: a faster pass)."""
     parent: tuple[str, str, str] | None = None
     """(column, parent table, parent column): rows belonging to the person's rows of another table;
     declared before the parent so erasure deletes children first."""
@@ -73,7 +76,7 @@ REGISTRY: tuple[TableEntry, ...] = (
     TableEntry("customer_redirects", "delete", customer=("from_id", "to_id")),
     TableEntry("record_customer", "delete", record=("source", "record_key"), customer=("customer_id",)),
     TableEntry("identity_audit", "scrub", customer=("customer_id", "other_customer_id"),
-               text=("records", "evidence", "reason"),
+               text=("records", "evidence", "reason"), ref_text=("records",),
                scrub={"records": "'[]'", "evidence": "'[]'", "reason": "'erased by a privacy request'"}),
     TableEntry("identity_constraints", "delete", record_refs=("record_a", "record_b")),
     TableEntry("golden_values", "delete", customer=("customer_id",)),
@@ -125,6 +128,10 @@ REGISTRY: tuple[TableEntry, ...] = (
                reason="CLV and churn model parameters; retrained without erased people (model_exclusions)"),
     # --- ui (0013) ---
     TableEntry("ui_secrets", "keep", export=False, reason="session signing secret"),
+    # --- pii at rest (0014) ---
+    TableEntry("pii_key_checks", "keep", export=False, reason="check values of the encryption and hash keys"),
+    # --- profile documents (0015): copies of profiles for the profile API; export reads the profile itself ---
+    TableEntry("profile_documents", "delete", customer=("customer_id",), export=False),
     # --- store ---
     TableEntry("schema_migrations", "keep", export=False, reason="schema versions"),
 )

@@ -15,6 +15,8 @@ privacy:
     event_types: {"Page Viewed": 90d}
   masked_fields: [given_name, family_name, full_name, emails, phones, street, postcode, date_of_birth]
   suppression_salt_env: ACCORD_PRIVACY_SALT
+  encryption:                      # PII at rest (keys: $ACCORD_PII_KEYS, $ACCORD_PII_HASH_KEY)
+    fields: [emails, phones, date_of_birth, street]
 ```
 """
 
@@ -92,6 +94,31 @@ class RetentionSettings(_Strict):
         return {e: parse_period(p) for e, p in self.event_types.items()}
 
 
+class EncryptionSettings(_Strict):
+    """Person fields stored encrypted; matching uses keyed hashes of their standardized values (docs/privacy.md)."""
+
+    fields: list[str]
+    """Canonical person fields: given_name, family_name, full_name, emails, phones, street, city, postcode,
+    date_of_birth, company. The three name fields go together."""
+
+    @field_validator("fields")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        from accord.privacy.pii import ENCRYPTABLE, NAME_FIELDS
+
+        if not v:
+            raise ValueError("expected at least one field to encrypt")
+        for name in v:
+            if name not in ENCRYPTABLE:
+                raise ValueError(f"{name!r} cannot be encrypted; expected one of {', '.join(ENCRYPTABLE)}")
+        names = [n for n in NAME_FIELDS if n in v]
+        if names and len(names) != len(NAME_FIELDS):
+            missing = [n for n in NAME_FIELDS if n not in v]
+            raise ValueError(f"{', '.join(names)} without {', '.join(missing)}: names are derived from each other "
+                             "(a full name fills given and family names), so they are encrypted together")
+        return list(dict.fromkeys(v))
+
+
 class PrivacySettings(_Strict):
     """Consent purposes, retention periods, masking and suppression (see docs/privacy.md)."""
 
@@ -104,6 +131,8 @@ class PrivacySettings(_Strict):
     suppression_salt_env: str = "ACCORD_PRIVACY_SALT"
     """Environment variable holding the suppression salt; when unset, a salt is generated once and kept
     in the store (table privacy_secrets)."""
+    encryption: EncryptionSettings | None = None
+    """PII at rest: fields stored encrypted (None: stored as read)."""
 
     @field_validator("purposes", mode="before")
     @classmethod

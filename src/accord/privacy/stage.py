@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from accord.privacy import suppression
 from accord.privacy.consent import ConsentReport, refresh_consent
 from accord.privacy.registry import lookup_indexes
 from accord.privacy.retention import RetentionReport, enforce_retention
@@ -40,8 +41,10 @@ def ensure_lookup_indexes(store: Store) -> int:
 
 
 def run_privacy(store: Store, cfg: Any, run_id: str | None = None) -> PrivacyReport:
-    """Current consent per customer and purpose from the records just resolved; rows past retention deleted."""
+    """Current consent per customer and purpose from the records just resolved; rows past retention deleted.
+    The suppression salt is made here once (when not in the environment), so no erasure waits for it."""
     ensure_lookup_indexes(store)
+    suppression.salt(store, env_var=privacy_settings(getattr(cfg, "privacy", None)).suppression_salt_env)
     consent = refresh_consent(store, cfg)
     retention = enforce_retention(store, privacy_settings(getattr(cfg, "privacy", None)))
     return PrivacyReport(consent, retention)

@@ -49,8 +49,10 @@ def identifier_hash(key: bytes, kind: str, value: str) -> str:
 def add_entries(store: Store, key: bytes, identifiers: Iterable[tuple[str, str]], receipt_id: str) -> int:
     rows = sorted({(identifier_hash(key, k, v), k) for k, v in identifiers})
     now = utcnow()
-    store.executemany("INSERT INTO suppression (hash, kind, receipt_id, created_at) VALUES (?, ?, ?, ?) "
-                      "ON CONFLICT (hash) DO NOTHING", [(h, k, receipt_id, now) for h, k in rows])
+    if rows:  # one statement: DuckDB runs executemany row by row
+        store.execute("INSERT INTO suppression (hash, kind, receipt_id, created_at) VALUES "
+                      + ", ".join("(?, ?, ?, ?)" for _ in rows) + " ON CONFLICT (hash) DO NOTHING",
+                      [v for h, k in rows for v in (h, k, receipt_id, now)])
     return len(rows)
 
 

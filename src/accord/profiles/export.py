@@ -11,6 +11,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from accord.errors import AccordError
+from accord.privacy.pii import reveal_tree, store_is_encrypted
 from accord.profiles.settings import ADDRESS_PARTS
 from accord.store.backend import Store
 
@@ -54,6 +55,10 @@ def profiles_frame(store: Store) -> pd.DataFrame:
                                "FROM record_customer GROUP BY customer_id").to_pandas()
     multi = store.fetch_arrow("SELECT customer_id, attribute, value FROM golden_multi "
                               "ORDER BY customer_id, attribute, last_seen DESC, value").to_pandas()
+    if store_is_encrypted(store):  # privacy.encryption: fields decrypted with the environment's keys
+        for frame, columns in ((golden, PROFILE_COLUMNS), (multi, ("value",))):
+            for col in columns:
+                frame[col] = [reveal_tree(None, v) for v in frame[col]]
     out = golden.merge(counts[["customer_id", "records"]], on="customer_id", how="left")
     for attr in MULTI_COLUMNS:
         part = multi[multi["attribute"] == attr]

@@ -38,6 +38,7 @@ from accord.profiles._sql import (
     lookup_indexes,
     temp_as,
 )
+from accord.privacy.pii import group_key_sql, unless_token_sql
 from accord.profiles.settings import ADDRESS_PARTS, SINGLE_ATTRIBUTES, ProfilesSettings
 from accord.store.backend import Store
 
@@ -135,6 +136,9 @@ def build_golden(store: Store, settings: ProfilesSettings | None = None, priorit
         for index, table in lookup_indexes(store).items():
             store.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {table} (customer_id)")
         lap("index")
+        from accord.profiles.lookup import invalidate_profile_documents  # the profile API's copies (h2)
+
+        invalidate_profile_documents(store, ids if scoped else None)
         report.customers = int(store.scalar("SELECT COUNT(DISTINCT cseq) FROM _pc_base"))
         where = "WHERE customer_id IN (SELECT customer_id FROM _pc_scope)" if scoped else ""
         report.rules = {r: int(n) for r, n in store.fetchall(
@@ -154,10 +158,11 @@ def _candidates(store: Store) -> None:
     """_pc_multi: every distinct email, phone and address of every record; _pc_cand: the other candidates."""
     address = ("NULLIF(concat_ws(', ', " + ", ".join(ADDRESS_PARTS) + "), '')")
     common = "cseq, customer_id, source, record_key, priority, bit, observed_at, first_at"
-    emails = json_list_distinct(store, "emails", "LOWER(TRIM(x))")
-    phones = json_list_distinct(store, "phones", "regexp_replace(x, '[^0-9+]', '', 'g')")
+    # Encrypted values (privacy.encryption) stay whole, and group by their keyed hash (pii.group_key_sql).
+    emails = json_list_distinct(store, "emails", unless_token_sql("x", "LOWER(TRIM(x))"))
+    phones = json_list_distinct(store, "phones", unless_token_sql("x", "regexp_replace(x, '[^0-9+]', '', 'g')"))
     temp_as(store, "_pc_multi", f"""
-        SELECT {common}, attribute, value, LOWER(value) AS value_key FROM (
+        SELECT {common}, attribute, value, {group_key_sql("value")} AS value_key FROM (
             SELECT {common}, 'emails' AS attribute, {emails} AS value FROM _pc_base
             UNION ALL
             SELECT {common}, 'phones' AS attribute, {phones} AS value FROM _pc_base
@@ -166,7 +171,7 @@ def _candidates(store: Store) -> None:
         ) m WHERE value IS NOT NULL AND value <> ''""")
     singles = [a for a in SINGLE_ATTRIBUTES if a not in _FROM_MULTI]
     selects = [f"SELECT cseq, customer_id, source, record_key, priority, observed_at, '{a}' AS attribute, "
-               f"{a} AS value, LOWER({a}) AS value_key FROM _pc_base WHERE {a} IS NOT NULL" for a in singles]
+               f"{a} AS value, {group_key_sql(a)} AS value_key FROM _pc_base WHERE {a} IS NOT NULL" for a in singles]
     temp_as(store, "_pc_cand", " UNION ALL ".join(selects))
 
 

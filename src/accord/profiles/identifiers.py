@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from accord.privacy.pii import index_value_sql
 from accord.store.backend import Store
 
 BATCH_ORIGINS = ("record", "golden", "event", "signal")
@@ -74,9 +75,9 @@ def refresh_customer_identifiers(store: Store) -> IdentifierReport:
         UNION
         SELECT 'user_id', value, customer_id, MIN(first_seen), MAX(last_seen)
         FROM ({_external_id_pairs(store)}) x WHERE value IS NOT NULL AND value <> '' GROUP BY 1, 2, 3""")
-    _add_wanted(store, "golden", """
+    _add_wanted(store, "golden", f"""
         SELECT CASE attribute WHEN 'emails' THEN 'email' ELSE 'phone' END AS id_type,
-               CASE attribute WHEN 'emails' THEN LOWER(value) ELSE value END AS value,
+               {index_value_sql("value", "CASE attribute WHEN 'emails' THEN LOWER(value) ELSE value END")} AS value,
                customer_id, MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen
         FROM golden_multi WHERE attribute IN ('emails', 'phones') GROUP BY 1, 2, 3""")
     # Anonymous ids name whoever the identities seen with them name (batch rows so far, and realtime rows).

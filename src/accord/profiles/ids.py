@@ -17,19 +17,16 @@ keeps its customer untouched, so the caller passes every record of any customer 
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
-from itertools import pairwise
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from accord.errors import AccordError
 from accord.profiles._sql import drop_temp, reserve, temp_as, to_frame
-from accord.profiles.audit import AuditEvent, append_events
+from accord.profiles.audit_sql import write_audit
 from accord.clock import utcnow
 from accord.store.backend import Store
 
@@ -84,9 +81,9 @@ def clusters_table(clusters: pa.Table | pd.DataFrame) -> pa.Table:
         raise AccordError("clusters: expected columns source, record_key and cluster_id (or cluster); "
                           f"got {', '.join(map(str, df.columns))}")
     return pa.table({
-        "source": pa.array(df["source"].astype(str).tolist(), pa.string()),
-        "record_key": pa.array(df["record_key"].astype(str).tolist(), pa.string()),
-        "cluster": pa.array(df[label].astype(str).tolist(), pa.string()),
+        "source": pa.array(df["source"].astype(str).to_numpy(dtype=object), pa.string()),
+        "record_key": pa.array(df["record_key"].astype(str).to_numpy(dtype=object), pa.string()),
+        "cluster": pa.array(df[label].astype(str).to_numpy(dtype=object), pa.string()),
     })
 
 
@@ -137,15 +134,14 @@ def assign_customer_ids(store: Store, clusters: pa.Table | pd.DataFrame, run_id:
                                                 pa.array([k for _, k in gone], pa.string())])}))
         _plan(store, partial)
         report.timings["plan"] = round(time.perf_counter() - clock, 3)
-        events = _events(store, report, partial)
-        _attach_evidence(store, events, edges, evidence_limit)
+        audit = write_audit(store, partial, _in_scope("record_customer"), edges, evidence_limit, actor, now)
+        for name in ("events", "created", "split", "merged", "retired_empty", "records_added", "records_moved",
+                     "records_removed", "merges"):
+            setattr(report, name, getattr(audit, name))
         report.timings["audit"] = round(time.perf_counter() - clock - report.timings["plan"], 3)
         _apply(store, now, actor, partial)
-        report.events = append_events(store, events, actor, now)
         report.records = int(store.scalar("SELECT COUNT(*) FROM _pc_new"))
         report.customers = int(store.scalar("SELECT COUNT(*) FROM _pc_assign"))
-        report.merges = [(e.other_customer_id, e.customer_id) for e in events
-                         if e.kind == "merged" and e.other_customer_id]
         if partial:
             report.customer_ids = sorted({c for (c,) in store.fetchall(
                 "SELECT customer_id FROM _pc_new UNION SELECT old_id FROM _pc_new WHERE old_id IS NOT NULL "
@@ -214,134 +210,6 @@ def _plan(store: Store, partial: bool = False) -> None:
         LEFT JOIN _pc_heir h ON h.old_id = o.customer_id
         LEFT JOIN _pc_assign a ON a.cluster = h.cluster
         WHERE h.keeps IS NOT TRUE""")
-
-
-_KIND_ORDER = ("created", "merged", "split", "record_moved", "record_added", "record_removed")
-_REASONS = {
-    "merged": "{other} merged into {cid}: {cid} is the oldest id of the cluster",
-    "split": "records split out into {other}; {cid} keeps the part holding most of its records",
-    "record_moved": "records moved from {other}",
-    "record_added": "new records joined this customer",
-    "record_removed": "records no longer current (deleted at the source or not clustered)",
-}
-
-
-def _events(store: Store, report: IdReport, partial: bool = False) -> list[AuditEvent]:
-    """One event per (kind, customer, other customer) with its records, from the planned changes."""
-    scope = f"AND {_in_scope('record_customer')}" if partial else ""
-    changes = store.fetch_arrow(f"""
-        SELECT source || ':' || record_key AS rid, old_id, customer_id, is_new FROM _pc_new
-        WHERE old_id IS DISTINCT FROM customer_id
-        UNION ALL
-        SELECT source || ':' || record_key AS rid, customer_id AS old_id, NULL AS customer_id, FALSE AS is_new
-        FROM record_customer
-        WHERE NOT EXISTS (SELECT 1 FROM _pc_clusters c
-                          WHERE c.source = record_customer.source AND c.record_key = record_customer.record_key)
-        {scope}""").to_pandas()
-    retired = dict(store.fetchall("SELECT old_id, merged_into FROM _pc_retired"))
-    events: list[AuditEvent] = []
-    if len(changes):
-        old, new = changes["old_id"], changes["customer_id"]
-        is_new = changes["is_new"].fillna(False).astype(bool)
-        kind = np.select(
-            [new.isna(), is_new, old.isna(), old.map(retired).eq(new)],
-            ["record_removed", "created", "record_added", "merged"], "record_moved")
-        main = pd.DataFrame({"kind": kind, "cid": new.where(new.notna(), old), "other": old, "rid": changes["rid"]})
-        main.loc[main["kind"].isin(["created", "record_added", "record_removed"]), "other"] = None
-        splits = changes[is_new & old.notna()]
-        split = pd.DataFrame({"kind": "split", "cid": splits["old_id"], "other": splits["customer_id"],
-                              "rid": splits["rid"]})
-        rows = pd.concat([main, split], ignore_index=True)
-        rows["order"] = rows["kind"].map({k: i for i, k in enumerate(_KIND_ORDER)})
-        rows["other"] = rows["other"].fillna("")
-        rows = rows.sort_values(["order", "cid", "other", "rid"], kind="stable").reset_index(drop=True)
-        keys = rows[["order", "cid", "other"]]
-        starts = np.flatnonzero((keys != keys.shift()).any(axis=1).to_numpy())
-        bounds = list(starts) + [len(rows)]
-        kinds, cids, others, rids = (rows[c].tolist() for c in ("kind", "cid", "other", "rid"))
-        origins = split.groupby("other")["cid"].agg(lambda v: ", ".join(sorted(set(v)))).to_dict() if len(split) else {}
-        for a, b in pairwise(bounds):
-            k, cid, other = kinds[a], cids[a], others[a] or None
-            if k == "created":
-                reason = f"split from {origins[cid]}" if cid in origins else "new records"
-            else:
-                reason = _REASONS[k].format(cid=cid, other=other)
-            events.append(AuditEvent(k, cid, other, rids[a:b], reason))
-        counts = rows["kind"].value_counts()
-        report.created = sum(1 for e in events if e.kind == "created")
-        report.split = len({e.customer_id for e in events if e.kind == "split"})
-        report.records_added = int(counts.get("record_added", 0))
-        report.records_moved = int(counts.get("record_moved", 0))
-        report.records_removed = int(counts.get("record_removed", 0))
-    for old_id, target in sorted(retired.items()):
-        if target is None:
-            events.append(AuditEvent("retired", old_id, None, [], "no records left"))
-    report.merged = sum(1 for t in retired.values() if t is not None)
-    report.retired_empty = sum(1 for t in retired.values() if t is None)
-    return events
-
-
-_EDGE_COLUMNS = ("record_a", "record_b", "probability", "match_weight", "rule_or_model", "status")
-
-
-def _attach_evidence(store: Store, events: list[AuditEvent], edges: pa.Table | pd.DataFrame | None,
-                     limit: int) -> None:
-    """Each event's evidence: the edges from its records to the customers it names (strongest first)."""
-    candidates = [i for i, e in enumerate(events) if e.records and e.kind != "record_removed"]
-    if not candidates or limit <= 0:
-        return
-    if edges is None:
-        table = "match_edges"
-    else:
-        df = to_frame(edges)
-        assert df is not None
-        if df.empty:
-            return
-        store.create_temp_table("_pc_edges", pa.table({
-            "record_a": pa.array(df["record_a"].astype(str).tolist(), pa.string()),
-            "record_b": pa.array(df["record_b"].astype(str).tolist(), pa.string()),
-            "probability": pa.array([_num(v) for v in df.get("probability", [None] * len(df))], pa.float64()),
-            "match_weight": pa.array([_num(v) for v in df.get("match_weight", [None] * len(df))], pa.float64()),
-            "rule_or_model": pa.array([str(v) for v in df.get("rule_or_model", ["?"] * len(df))], pa.string()),
-            "status": pa.array([str(v) for v in df.get("status", ["auto"] * len(df))], pa.string()),
-        }))
-        table = "_pc_edges"
-    if not store.fetchone(f"SELECT 1 FROM {table} LIMIT 1"):
-        return
-    ev_no, rids, cids, others = [], [], [], []
-    for i in candidates:
-        e = events[i]
-        for r in e.records or ():
-            ev_no.append(i)
-            rids.append(r)
-            cids.append(e.customer_id)
-            others.append(e.other_customer_id or e.customer_id)
-    store.create_temp_table("_pc_ev_rec", pa.table({
-        "event_no": pa.array(ev_no, pa.int64()), "rid": pa.array(rids, pa.string()),
-        "customer_id": pa.array(cids, pa.string()), "other_id": pa.array(others, pa.string())}))
-    cols = ", ".join(f"e.{c}" for c in _EDGE_COLUMNS)
-    rows = store.fetch_arrow(f"""
-        WITH m AS (SELECT source || ':' || record_key AS rid, customer_id AS new_id, old_id FROM _pc_new),
-        e2 AS (SELECT record_a AS rid, record_b AS other, {cols} FROM {table} e
-               UNION ALL SELECT record_b AS rid, record_a AS other, {cols} FROM {table} e),
-        hits AS (SELECT DISTINCT ev.event_no, e2.record_a, e2.record_b, e2.probability, e2.match_weight,
-                        e2.rule_or_model, e2.status
-                 FROM _pc_ev_rec ev JOIN e2 ON e2.rid = ev.rid JOIN m ON m.rid = e2.other
-                 WHERE m.new_id = ev.customer_id OR m.new_id = ev.other_id
-                    OR m.old_id = ev.customer_id OR m.old_id = ev.other_id),
-        ranked AS (SELECT hits.*, ROW_NUMBER() OVER (PARTITION BY event_no
-                          ORDER BY probability DESC NULLS FIRST, record_a, record_b, rule_or_model) AS rn FROM hits)
-        SELECT event_no, record_a, record_b, probability, match_weight, rule_or_model, status
-        FROM ranked WHERE rn <= {int(limit)} ORDER BY event_no, rn""").to_pylist()
-    for row in rows:
-        e = events[int(row.pop("event_no"))]
-        if e.evidence is None:
-            e.evidence = []
-        e.evidence.append(row)
-
-
-def _num(v: Any) -> float | None:
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
 def _apply(store: Store, now: Any, actor: str, partial: bool = False) -> None:

@@ -81,13 +81,15 @@ def record_fields(store: Store, record: str) -> dict[str, str] | None:
     }
 
 
-def pair_view(store: Store, cfg: Any, record_a: str, record_b: str) -> dict[str, Any]:
+def pair_view(store: Store, cfg: Any, record_a: str, record_b: str, *,
+              explained: dict[str, Any] | AccordError | None = None) -> dict[str, Any]:
     """Both records side by side with the model's evidence.
 
     ``fields``: one row per field, ``{"field", "a", "b", "same"}``. ``evidence``: each comparison's
     level and log2 weight (prior first) from the latest model, or empty with ``note`` saying why
     (no trained model, a record no longer current). ``probability`` and ``match_weight`` come from
-    the model when it can explain the pair, else from the stored review edge."""
+    the model when it can explain the pair, else from the stored review edge. ``explained``: the
+    pair's explanation (or its error) when the caller explained many pairs at once."""
     from accord.identity.stage import explain
 
     records = {r: record_fields(store, r) for r in (record_a, record_b)}
@@ -111,7 +113,10 @@ def pair_view(store: Store, cfg: Any, record_a: str, record_b: str) -> dict[str,
         view["note"] = "no trained model; run 'accord run' (or resolve) for per-field evidence"
         return view
     try:
-        explained = explain(store, cfg, record_a, record_b)
+        if isinstance(explained, AccordError):
+            raise explained
+        if explained is None:
+            explained = explain(store, cfg, record_a, record_b)
     except AccordError as exc:
         view["note"] = f"no model evidence: {exc}"
         return view

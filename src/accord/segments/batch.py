@@ -14,7 +14,7 @@ from accord.clock import Stopwatch, utcnow
 from accord.segments.catalog import load_catalog, sync_config_segments
 from accord.segments.membership import apply_new_members, ensure_indexes
 from accord.segments.settings import build_condition
-from accord.segments.sql import compile_condition, compile_memberships
+from accord.segments.sql import compile_condition, compile_flags, members_of_flags
 from accord.segments.webhooks import enqueue_batch_changes
 from accord.store.backend import Store
 
@@ -45,10 +45,16 @@ def evaluate_segments(store: Store, cfg: Any, run_id: str | None, *, names: list
         segments = load_catalog(store, cfg).rules(names)
         watch.lap("definitions")
         if segments:
-            sql, params = compile_memberships({s.name: s.effective for s in segments}, store.dialect, now)
-            store.execute("DROP TABLE IF EXISTS _seg_new")
+            # Every condition decided in one pass over the customers' features, kept in a table so the
+            # members of each segment are read from it rather than the features computed again per segment.
+            sql, params = compile_flags({s.name: s.effective for s in segments}, store.dialect, now)
+            for table in ("_seg_flags", "_seg_new"):
+                store.execute(f"DROP TABLE IF EXISTS {table}")
+            # In customer order, which the members keep (see apply_new_members).
+            store.execute(f"CREATE TEMP TABLE _seg_flags AS {sql} ORDER BY customer_id", params)
             store.execute("CREATE TEMP TABLE _seg_new (segment TEXT, customer_id TEXT)")
-            store.execute(f"INSERT INTO _seg_new (segment, customer_id) {sql}", params)
+            members, names = members_of_flags([s.name for s in segments], "_seg_flags")
+            store.execute(f"INSERT INTO _seg_new (segment, customer_id) {members}", names)
             watch.lap("evaluate")
             store.create_temp_table("_seg_scope", pa.table({"segment": pa.array([s.name for s in segments],
                                                                                 pa.string())}))
@@ -56,7 +62,7 @@ def evaluate_segments(store: Store, cfg: Any, run_id: str | None, *, names: list
             watch.lap("membership")
             report.webhooks_queued = enqueue_batch_changes(store, cfg, now, "batch")
             watch.lap("webhooks")
-            for table in ("_seg_new", "_seg_scope", "_seg_changes"):
+            for table in ("_seg_flags", "_seg_new", "_seg_scope", "_seg_changes"):
                 store.execute(f"DROP TABLE IF EXISTS {table}")
     report.seconds = round(time.perf_counter() - started, 3)
     return report

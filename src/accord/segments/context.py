@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from accord.clock import utcnow
 from accord.store.backend import Store
+from accord.traits.lookups import customer_identifiers, customers_named, own_events
 
 
 @dataclass(frozen=True)
@@ -92,38 +93,18 @@ def load_profile_context(store: Store, customer_id: str, now: datetime | None = 
 def customer_events(store: Store, customer_id: str, now: datetime, since: datetime | None) -> list[EventFact]:
     """The customer's events with ``since <= ts <= now``, each once."""
     identifiers: dict[str, list[str]] = {}
-    for id_type, value in store.fetchall(
-            "SELECT id_type, value FROM customer_identifiers WHERE customer_id = ?", (customer_id,)):
+    for id_type, value in customer_identifiers(store, customer_id):
         identifiers.setdefault(id_type, []).append(value)
     return events_of(store, identifiers, now, since)
 
 
 def events_of(store: Store, identifiers: dict[str, list[str]], now: datetime, since: datetime | None
               ) -> list[EventFact]:
-    """The events these identifiers (id_type -> values) name, with ``since <= ts <= now``, each once."""
-    if not identifiers:
-        return []
-    clauses: list[str] = []
-    params: list[object] = []
-    for id_type, values in sorted(identifiers.items()):
-        marks = ", ".join("?" for _ in values)
-        column = "LOWER(identity_value)" if id_type == "email" else "identity_value"
-        clauses.append(f"(identity_type = ? AND {column} IN ({marks}))")
-        params += [id_type, *values]
-    if "anonymous_id" in identifiers:
-        values = identifiers["anonymous_id"]
-        clauses.append(f"anonymous_id IN ({', '.join('?' for _ in values)})")
-        params += values
-    where = f"({' OR '.join(clauses)}) AND ts <= ?"
-    params.append(now)
-    if since is not None:
-        where += " AND ts >= ?"
-        params.append(since)
-    rows = store.fetchall(f"SELECT event_id, event, type, ts FROM events WHERE {where}", params)
-    seen: dict[str, EventFact] = {}
-    for event_id, event, type_, ts in rows:
-        seen.setdefault(event_id, EventFact(event_id, event, type_, ts))
-    return list(seen.values())
+    """The events these identifiers (id_type -> values) name, with ``since <= ts <= now``, each once
+    (found by index: ``accord.traits.lookups``)."""
+    keys = {(id_type, value) for id_type, values in identifiers.items() for value in values}
+    rows = own_events(store, keys, ["event_id", "event", "type", "ts"], now, since)
+    return [EventFact(event_id, event, type_, ts) for event_id, event, type_, ts in rows]
 
 
 def customers_for_identifiers(store: Store, identifiers: Iterable[tuple[str, str | None, str | None]]) -> list[str]:
@@ -134,12 +115,4 @@ def customers_for_identifiers(store: Store, identifiers: Iterable[tuple[str, str
             keys.add((id_type, value.lower() if id_type == "email" else value))
         if anonymous_id:
             keys.add(("anonymous_id", anonymous_id))
-    found: set[str] = set()
-    items = sorted(keys)
-    for start in range(0, len(items), 200):
-        chunk = items[start:start + 200]
-        where = " OR ".join("(id_type = ? AND value = ?)" for _ in chunk)
-        params = [p for key in chunk for p in key]
-        found.update(r[0] for r in store.fetchall(
-            f"SELECT DISTINCT customer_id FROM customer_identifiers WHERE {where}", params))
-    return sorted(found)
+    return sorted(customers_named(store, keys))

@@ -44,18 +44,39 @@ def open_segments(store: Store, customer_id: str) -> set[str]:
 
 
 def record_changes(store: Store, changes: Iterable[Change], now: datetime, how: str, run_id: str | None = None) -> None:
-    """Apply one customer's (or a few customers') enters and exits; the caller holds the transaction."""
+    """Apply one customer's (or a few customers') enters and exits; the caller holds the transaction.
+
+    A handful of statements however many changes (one event can move a customer into several
+    segments at once): every enter in one INSERT, each customer's exits in one UPDATE, every
+    segment's member count in one UPDATE."""
+    changes = list(changes)
+    if not changes:
+        return
+    enters = [c for c in changes if c.kind == "enter"]
+    if enters:
+        store.execute(
+            "INSERT INTO segment_membership (segment, customer_id, entered_at, entered_by, entered_run) VALUES "
+            + ", ".join("(?, ?, ?, ?, ?)" for _ in enters),
+            [p for c in enters for p in (c.segment, c.customer_id, now, how, run_id)])
+    exits: dict[str, list[str]] = {}
     for c in changes:
-        if c.kind == "enter":
-            store.execute(
-                "INSERT INTO segment_membership (segment, customer_id, entered_at, entered_by, entered_run) "
-                "VALUES (?, ?, ?, ?, ?)", (c.segment, c.customer_id, now, how, run_id))
-            store.execute("UPDATE segments SET members = members + 1 WHERE name = ?", (c.segment,))
-        else:
-            store.execute(
-                "UPDATE segment_membership SET exited_at = ?, exited_by = ?, exited_run = ? "
-                "WHERE segment = ? AND customer_id = ? AND exited_at IS NULL", (now, how, run_id, c.segment, c.customer_id))
-            store.execute("UPDATE segments SET members = members - 1 WHERE name = ? AND members > 0", (c.segment,))
+        if c.kind != "enter":
+            exits.setdefault(c.customer_id, []).append(c.segment)
+    for customer_id, segments in exits.items():
+        store.execute(
+            "UPDATE segment_membership SET exited_at = ?, exited_by = ?, exited_run = ? WHERE customer_id = ? "
+            f"AND exited_at IS NULL AND segment IN ({', '.join('?' for _ in segments)})",
+            [now, how, run_id, customer_id, *segments])
+    delta: dict[str, int] = {}
+    for c in changes:
+        delta[c.segment] = delta.get(c.segment, 0) + (1 if c.kind == "enter" else -1)
+    delta = {name: d for name, d in delta.items() if d}
+    if delta:
+        cases = " ".join("WHEN ? THEN ?" for _ in delta)
+        store.execute(
+            f"UPDATE segments SET members = GREATEST(members + CASE name {cases} ELSE 0 END, 0) "
+            f"WHERE name IN ({', '.join('?' for _ in delta)})",
+            [p for name, d in delta.items() for p in (name, d)] + list(delta))
 
 
 def apply_new_members(store: Store, now: datetime, how: str, run_id: str | None) -> dict[str, dict[str, int]]:
@@ -64,6 +85,14 @@ def apply_new_members(store: Store, now: datetime, how: str, run_id: str | None)
     Returns per segment: entered, exited, members. The caller holds the transaction."""
     store.execute("DROP TABLE IF EXISTS _seg_changes")
     store.execute("CREATE TEMP TABLE _seg_changes (segment TEXT, customer_id TEXT, kind TEXT)")
+    if not store.fetchone("SELECT 1 FROM segment_membership o JOIN _seg_scope s ON s.segment = o.segment "
+                          "WHERE o.exited_at IS NULL LIMIT 1"):
+        # Nobody is in these segments yet (their first run): everyone found enters, in the order found,
+        # which is customer order when ``_seg_new`` comes from ``members_of_flags`` over ordered flags.
+        store.execute("INSERT INTO _seg_changes SELECT segment, customer_id, 'enter' FROM _seg_new")
+        store.execute("INSERT INTO segment_membership (segment, customer_id, entered_at, entered_by, entered_run) "
+                      "SELECT segment, customer_id, ?, ?, ? FROM _seg_changes", (now, how, run_id))
+        return _counts(store, run_id, now)
     # One full outer join finds both: new without an open stint (enter), open stint not new (exit).
     store.execute(
         "INSERT INTO _seg_changes SELECT COALESCE(n.segment, m.segment), COALESCE(n.customer_id, m.customer_id), "
@@ -81,6 +110,11 @@ def apply_new_members(store: Store, now: datetime, how: str, run_id: str | None)
         # In customer order, so that DuckDB's zone maps find one customer's rows without a full scan.
         "SELECT segment, customer_id, ?, ?, ? FROM _seg_changes WHERE kind = 'enter' ORDER BY customer_id",
         (now, how, run_id))
+    return _counts(store, run_id, now)
+
+
+def _counts(store: Store, run_id: str | None, now: datetime) -> dict[str, dict[str, int]]:
+    """Per segment of ``_seg_scope``: entered, exited (``_seg_changes``), members (``_seg_new``); stored."""
     out: dict[str, dict[str, int]] = {r[0]: {"entered": 0, "exited": 0, "members": 0}
                                       for r in store.fetchall("SELECT segment FROM _seg_scope")}
     for segment, kind, n in store.fetchall("SELECT segment, kind, COUNT(*) FROM _seg_changes GROUP BY segment, kind"):

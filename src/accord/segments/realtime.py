@@ -14,6 +14,7 @@ from accord.segments.context import customers_for_identifiers, load_profile_cont
 from accord.segments.membership import Change, ensure_indexes, record_changes
 from accord.segments.webhooks import LEASE, Delivery, enqueue
 from accord.store.backend import Store
+from accord.traits.lookups import ensure_lookup_indexes
 
 
 def realtime_segments(store: Store, cfg: Any, configured: list[Segment] | None = None) -> list[Segment]:
@@ -91,8 +92,12 @@ class RealtimeSegments:
         self._read_at = -1e9
 
     def prepare(self, store: Store) -> None:
-        """At server start: indexes, and the config's segments in the store so the API lists them."""
+        """At server start: indexes (those of one customer's lookups too: on DuckDB the events and
+        identifier indexes the real-time decision needs), and the config's segments in the store so
+        the API lists them."""
         ensure_indexes(store)
+        if self.enabled:
+            ensure_lookup_indexes(store)
         sync_config_segments(store, self.cfg)
 
     def segments(self, store: Store) -> list[Segment]:

@@ -18,6 +18,7 @@ segments:
       url: https://hooks.example.com/accord
       segments: [engaged_buyers]            # default: every segment
       events: [enter, exit]
+      purpose: email_marketing              # only customers who consent to it appear in payloads
       secret_env: ACCORD_WEBHOOK_SECRET     # HMAC-SHA256 key (or `secret:` inline)
       max_attempts: 8                       # then the delivery is dead-lettered (replayable)
       backoff_seconds: 1                    # 1, 2, 4, 8 ... seconds between attempts
@@ -114,6 +115,9 @@ class WebhookSettings(_Strict):
     segments: list[str] = Field(default_factory=list)
     """Segments whose enter/exit events go to this URL; empty: every segment."""
     events: list[Literal["enter", "exit"]] = Field(default_factory=lambda: ["enter", "exit"])
+    purpose: str | None = None
+    """The consent purpose (privacy.purposes) this destination uses the data for: a change of a customer
+    who does not allow it (accord.privacy.consent.allowed) is never queued; the payload names it."""
     secret: str | None = None
     """The HMAC-SHA256 key, inline (prefer secret_env)."""
     secret_env: str | None = None
@@ -128,6 +132,13 @@ class WebhookSettings(_Strict):
     @classmethod
     def _name(cls, v: str) -> str:
         return check_name(v, "webhook name")
+
+    @field_validator("purpose")
+    @classmethod
+    def _purpose(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[a-z][a-z0-9_]*", v):
+            raise ValueError(f"expected a consent purpose name such as email_marketing; got {v!r}")
+        return v
 
     @field_validator("url")
     @classmethod

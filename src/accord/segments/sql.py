@@ -198,7 +198,12 @@ class FeatureCompiler:
         by_anonymous = ("SELECT ci.customer_id, e.event_id, e.event, e.type, e.ts FROM events e "
                         "JOIN customer_identifiers ci ON ci.id_type = 'anonymous_id' AND ci.value = e.anonymous_id "
                         f"WHERE {bound}")
-        return f"{by_identity} UNION {by_anonymous}", bound_params + bound_params
+        # The anonymous branch leaves out what the identity branch already gave the same customer: both
+        # branches together give each (customer, event) once, without a dedupe over every event.
+        by_anonymous += (" AND NOT EXISTS (SELECT 1 FROM customer_identifiers cb WHERE cb.customer_id = ci.customer_id "
+                         "AND cb.id_type = e.identity_type AND cb.value = CASE WHEN e.identity_type = 'email' "
+                         "THEN LOWER(e.identity_value) ELSE e.identity_value END)")
+        return f"{by_identity} UNION ALL {by_anonymous}", bound_params + bound_params
 
 
 def compile_condition(cond: Condition, dialect: str, now: datetime | None = None) -> tuple[str, list[Any]]:
@@ -209,11 +214,12 @@ def compile_condition(cond: Condition, dialect: str, now: datetime | None = None
     return f"{features}\nSELECT customer_id FROM seg_features WHERE {where}", params + where_params
 
 
-def compile_memberships(conditions: dict[str, Condition], dialect: str, now: datetime | None = None
-                        ) -> tuple[str, list[Any]]:
-    """``SELECT segment, customer_id`` for every (segment, member) pair of ``conditions`` in one query."""
+def compile_flags(conditions: dict[str, Condition], dialect: str, now: datetime | None = None
+                  ) -> tuple[str, list[Any]]:
+    """``SELECT customer_id, s0, s1, ...``: one row per active customer, ``s<i>`` whether the i-th of
+    ``conditions`` holds, all decided over one row of features per customer."""
     if not conditions:
-        raise ValueError("compile_memberships needs at least one condition")
+        raise ValueError("compile_flags needs at least one condition")
     compiler = FeatureCompiler(dialect, now or utcnow())
     flags, flag_params = [], []
     for i, cond in enumerate(conditions.values()):
@@ -221,7 +227,23 @@ def compile_memberships(conditions: dict[str, Condition], dialect: str, now: dat
         flags.append(f"{sql} AS s{i}")
         flag_params += params
     features, params = compiler.features_sql()
-    selects = " UNION ALL ".join(f"SELECT ? AS segment, customer_id FROM seg_flags WHERE s{i}"
-                                 for i in range(len(conditions)))
-    sql = f"{features},\nseg_flags AS (SELECT customer_id, {', '.join(flags)} FROM seg_features)\n{selects}"
-    return sql, params + flag_params + list(conditions)
+    return f"{features}\nSELECT customer_id, {', '.join(flags)} FROM seg_features", params + flag_params
+
+
+def members_of_flags(names: list[str], flags: str) -> tuple[str, list[Any]]:
+    """``SELECT segment, customer_id`` from a relation ``flags`` that ``compile_flags`` made: one pass
+    over it, so rows come out in its order (a customer's segments together)."""
+    segments = ", ".join(f"({i}, CAST(? AS TEXT))" for i in range(len(names)))
+    holds = " ".join(f"WHEN {i} THEN f.s{i}" for i in range(len(names)))
+    return (f"SELECT n.segment, f.customer_id FROM {flags} f CROSS JOIN (VALUES {segments}) AS n(i, segment) "
+            f"WHERE CASE n.i {holds} END", list(names))
+
+
+def compile_memberships(conditions: dict[str, Condition], dialect: str, now: datetime | None = None
+                        ) -> tuple[str, list[Any]]:
+    """``SELECT segment, customer_id`` for every (segment, member) pair of ``conditions`` in one query."""
+    if not conditions:
+        raise ValueError("compile_memberships needs at least one condition")
+    flags, params = compile_flags(conditions, dialect, now)
+    selects, names = members_of_flags(list(conditions), "seg_flags")
+    return f"WITH seg_flags AS ({flags})\n{selects}", params + names

@@ -7,6 +7,10 @@ retry, so a receiver can drop duplicates). A 2xx answer delivers it; anything el
 within ``timeout_seconds``) retries after ``backoff_seconds``, doubling up to
 ``max_backoff_seconds``; after ``max_attempts`` the delivery is dead-lettered until replayed.
 Rows are claimed with a lease (``locked_until``), so a crashed sender's claims are retried.
+
+A webhook with a ``purpose`` (a consent purpose of ``privacy.purposes``) gets only the changes of
+customers who allow that purpose (``accord.privacy.consent``: granted, or no decision and a purpose
+whose default is granted), decided when the change is queued; its payloads carry ``"purpose"``.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ import pyarrow as pa
 
 from accord import __version__
 from accord.clock import utcnow
-from accord.errors import AccordError
+from accord.errors import AccordError, ConfigError
+from accord.privacy.consent import allowed, consent_filter_sql
+from accord.privacy.settings import PrivacySettings, privacy_settings
 from accord.segments.catalog import settings_of
 from accord.segments.membership import Change
 from accord.segments.settings import WebhookSettings
@@ -56,7 +62,7 @@ def verify(body: bytes, key: bytes, header: str) -> bool:
 
 
 def _body(delivery_id: str, hook: WebhookSettings, change: Change, at: datetime, via: str) -> str:
-    return orjson.dumps({
+    body = {
         "id": delivery_id,
         "type": "segment.entered" if change.kind == "enter" else "segment.exited",
         "segment": change.segment,
@@ -64,7 +70,33 @@ def _body(delivery_id: str, hook: WebhookSettings, change: Change, at: datetime,
         "occurred_at": at.isoformat(timespec="microseconds") + "Z",
         "via": via,
         "webhook": hook.name,
-    }).decode()
+    }
+    if hook.purpose is not None:
+        body["purpose"] = hook.purpose
+    return orjson.dumps(body).decode()
+
+
+def consent_settings(cfg: Any) -> PrivacySettings:
+    """The privacy settings, after checking that every webhook's purpose is one of its purposes."""
+    privacy = privacy_settings(getattr(cfg, "privacy", None))
+    for hook in settings_of(cfg).webhooks:
+        if hook.purpose is not None and hook.purpose not in privacy.purposes:
+            raise ConfigError(f"segments.webhooks[{hook.name}].purpose: {hook.purpose!r} is not a consent purpose; "
+                              f"expected one of {', '.join(privacy.purposes)} (privacy.purposes)")
+    return privacy
+
+
+Withheld = dict[str, set[str]]
+"""Consent purpose -> the customers (of the changes at hand) who do not allow it."""
+
+
+def _withheld_one_by_one(store: Store, cfg: Any, hooks: list[WebhookSettings], changes: list[Change]) -> Withheld:
+    purposes = sorted({h.purpose for h in hooks if h.purpose is not None})
+    if not purposes:
+        return {}
+    privacy = consent_settings(cfg)
+    customers = sorted({c.customer_id for c in changes})
+    return {p: {c for c in customers if not allowed(store, c, p, privacy)} for p in purposes}
 
 
 @dataclass(frozen=True)
@@ -77,19 +109,26 @@ class Delivery:
 
 
 def enqueue(store: Store, cfg: Any, changes: Iterable[Change], now: datetime, via: str,
-            claimed_until: datetime | None = None) -> list[Delivery]:
-    """Queue a delivery per change and webhook that wants it, in the caller's transaction.
+            claimed_until: datetime | None = None, withheld: Withheld | None = None) -> list[Delivery]:
+    """Queue a delivery per change and webhook that wants it, in the caller's transaction; a change of
+    a customer who does not allow a webhook's purpose is not queued for it.
 
     With ``claimed_until`` the rows are stored already claimed by the caller (status 'sending'
-    with that lease), who sends them at once; should it die first, they are sent when the lease ends."""
+    with that lease), who sends them at once; should it die first, they are sent when the lease ends.
+    ``withheld`` (purpose -> customers without it) saves looking consent up change by change."""
     hooks = settings_of(cfg).webhooks
     if not hooks:
         return []
+    changes = list(changes)
+    if withheld is None:
+        withheld = _withheld_one_by_one(store, cfg, hooks, changes)
     status = "pending" if claimed_until is None else "sending"
     rows: list[tuple[Any, ...]] = []
     for change in changes:
         for hook in hooks:
             if not hook.wants(change.segment, change.kind):
+                continue
+            if hook.purpose is not None and change.customer_id in withheld.get(hook.purpose, ()):
                 continue
             delivery_id = uuid.uuid4().hex
             rows.append((delivery_id, hook.name, hook.url, change.segment, change.customer_id, change.kind,
@@ -105,14 +144,25 @@ def enqueue(store: Store, cfg: Any, changes: Iterable[Change], now: datetime, vi
 
 
 def enqueue_batch_changes(store: Store, cfg: Any, now: datetime, via: str) -> int:
-    """Queue deliveries for every row of ``_seg_changes`` (a batch run's enters and exits)."""
-    if not settings_of(cfg).webhooks:
+    """Queue deliveries for every row of ``_seg_changes`` (a batch run's enters and exits); consent is
+    looked up in one query per webhook purpose."""
+    hooks = settings_of(cfg).webhooks
+    if not hooks:
         return 0
+    withheld: Withheld = {}
+    purposes = sorted({h.purpose for h in hooks if h.purpose is not None})
+    if purposes:
+        privacy = consent_settings(cfg)
+        for purpose in purposes:
+            keeps, params = consent_filter_sql(purpose, "c.customer_id", privacy)
+            withheld[purpose] = {r[0] for r in store.fetchall(
+                f"SELECT DISTINCT c.customer_id FROM _seg_changes c WHERE NOT ({keeps})", params)}
     table = store.fetch_arrow("SELECT segment, customer_id, kind FROM _seg_changes")
     total = 0
     for batch in table.to_batches(max_chunksize=100_000):
         segs, custs, kinds = (batch.column(i).to_pylist() for i in range(3))
-        total += len(enqueue(store, cfg, (Change(s, c, k) for s, c, k in zip(segs, custs, kinds)), now, via))
+        total += len(enqueue(store, cfg, [Change(s, c, k) for s, c, k in zip(segs, custs, kinds)], now, via,
+                             withheld=withheld))
     return total
 
 
@@ -136,6 +186,7 @@ class Sender:
         self.hooks = {h.name: h for h in settings_of(cfg).webhooks}
         for hook in self.hooks.values():
             hook.signing_key()  # a missing secret fails at start, naming the setting
+        consent_settings(cfg)  # and so does a purpose privacy.purposes does not list
         self.client = client or httpx.Client(follow_redirects=False, headers={"User-Agent": f"accord/{__version__}"})
 
     def close(self) -> None:
@@ -240,6 +291,7 @@ class DeliveryWorker:
         self.cfg = cfg
         self.poll_seconds = poll_seconds
         self._wake = threading.Event()
+        self._poll_now = threading.Event()
         self._stop = threading.Event()
         self._handed: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -250,10 +302,14 @@ class DeliveryWorker:
         self._thread.start()
 
     def wake(self) -> None:
+        """Look for due deliveries in the queue now."""
+        self._poll_now.set()
         self._wake.set()
 
     def submit(self, deliveries: list[Delivery]) -> None:
-        """Send these (claimed, committed) deliveries now, before polling the queue."""
+        """Send these (claimed, committed) deliveries now; the queue is polled on its own schedule, so
+        that a stream of events is not followed by a queue scan after each (it would compete with the
+        next event's decision for the store and the interpreter)."""
         for d in deliveries:
             self._handed.put(d)
         self._wake.set()
@@ -267,7 +323,10 @@ class DeliveryWorker:
         self.sender.close()
 
     def _run(self) -> None:
+        import time
+
         store: Store | None = None
+        next_poll = 0.0  # poll the queue at once on start
         while not self._stop.is_set():
             try:
                 if store is None:
@@ -279,12 +338,16 @@ class DeliveryWorker:
                 if handed:
                     self.sender.send(store, handed)
                     continue
-                report = self.sender.deliver_due(store)
-                if report.delivered + report.retrying + report.dead:
-                    continue  # more may be due
-                nxt = self.sender.next_due(store)
-                wait = self.poll_seconds if nxt is None else (nxt - utcnow()).total_seconds()
-                self._wake.wait(max(0.0, min(self.poll_seconds, wait)))
+                if self._poll_now.is_set() or time.monotonic() >= next_poll:
+                    self._poll_now.clear()
+                    report = self.sender.deliver_due(store)
+                    if report.delivered + report.retrying + report.dead:
+                        self._poll_now.set()  # more may be due
+                        continue
+                    nxt = self.sender.next_due(store)
+                    wait = self.poll_seconds if nxt is None else (nxt - utcnow()).total_seconds()
+                    next_poll = time.monotonic() + max(0.0, min(self.poll_seconds, wait))
+                self._wake.wait(max(0.0, next_poll - time.monotonic()))
             except Exception:  # noqa: BLE001 - keep delivering; the queue keeps what was not sent
                 log.exception("webhook delivery failed; retrying in %.1f s", self.poll_seconds)
                 if store is not None:

@@ -20,6 +20,7 @@ import pyarrow as pa
 from accord.clock import new_run_id, utcnow
 from accord.config import ProjectConfig, SourceConfig
 from accord.errors import AccordError, SourceError
+from accord.privacy.encryption import Encryption, encrypt_quarantine_text, encrypt_stage, encryption_for
 from accord.privacy.suppression import drop_suppressed_stage, suppressed_rejects
 from accord.sources.mapping import EVENT_STAGE_COLUMNS, PEOPLE_STAGE_COLUMNS, Mapper, sql_literal
 from accord.sources.readers import ReadResult, Reject, check_columns, read_source
@@ -76,16 +77,19 @@ def ingest(store: Store, cfg: ProjectConfig, names: list[str] | None = None, *, 
 def ingest_source(store: Store, cfg: ProjectConfig, source: SourceConfig, run_id: str, *,
                   path_override: Path | None = None, allow_empty_snapshot: bool = False,
                   progress: Callable[[int, int], None] | None = None) -> SourceReport:
+    encryption = encryption_for(cfg)  # privacy.encryption: checked before reading (a missing key stops here)
     result = read_source(cfg, source, path_override, progress)
     try:
         return _ingest_read(store, source, result, run_id, path_override=path_override,
-                            allow_empty_snapshot=allow_empty_snapshot, region=cfg.identity.default_region)
+                            allow_empty_snapshot=allow_empty_snapshot, region=cfg.identity.default_region,
+                            encryption=encryption)
     finally:
         result.close()
 
 
 def _ingest_read(store: Store, source: SourceConfig, result: ReadResult, run_id: str, *,
-                 path_override: Path | None, allow_empty_snapshot: bool, region: str = "US") -> SourceReport:
+                 path_override: Path | None, allow_empty_snapshot: bool, region: str = "US",
+                 encryption: Encryption | None = None) -> SourceReport:
     check_columns(result, source)
     full_snapshot = source.snapshot == "full" and path_override is None
     now = utcnow()
@@ -131,6 +135,8 @@ def _ingest_read(store: Store, source: SourceConfig, result: ReadResult, run_id:
             all_rejects = [r for r in all_rejects if id(r) not in erased]
             report.suppressed, report.read, report.quarantined = (suppressed + len(erased), report.read + suppressed,
                                                                   report.quarantined - len(erased))
+            if encryption is not None:  # PII at rest: configured fields become tokens before they are stored
+                encrypt_stage(store, source, encryption, region)
             if source.kind == "people":
                 if full_snapshot and not staged_rows and not allow_empty_snapshot:
                     existing = store.scalar(
@@ -146,7 +152,7 @@ def _ingest_read(store: Store, source: SourceConfig, result: ReadResult, run_id:
             else:
                 _merge_events(store, source, result.file, run_id, now, report)
             report.unchanged += seen_rows
-            _record_quarantine(store, source, result.file, all_rejects, run_id, now, full_snapshot)
+            _record_quarantine(store, source, result.file, all_rejects, run_id, now, full_snapshot, encryption)
             store.execute("DROP TABLE _stage")
             store.execute("DROP TABLE _seen")
     finally:
@@ -282,7 +288,8 @@ def _hash(text: str) -> str:
 
 
 def _record_quarantine(store: Store, source: SourceConfig, file: str, rejects: list[Reject],
-                       run_id: str, now: datetime, full_snapshot: bool) -> None:
+                       run_id: str, now: datetime, full_snapshot: bool,
+                       encryption: Encryption | None = None) -> None:
     open_rows = {h: qid for qid, h in store.fetchall(
         "SELECT quarantine_id, raw_hash FROM quarantine WHERE source = ? AND resolved_at IS NULL", (source.name,))}
     seen: set[str] = set()
@@ -301,8 +308,10 @@ def _record_quarantine(store: Store, source: SourceConfig, file: str, rejects: l
         text = r.raw_text
         if len(text) > RAW_TEXT_LIMIT:
             text = text[:RAW_TEXT_LIMIT] + f"\n[... {len(r.raw_text) - RAW_TEXT_LIMIT} more characters not kept]"
-        new_rows.append((uuid.uuid4().hex, source.name, file, r.line, r.record_key, r.reason,
-                         text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+        new_rows.append((uuid.uuid4().hex, source.name, file, r.line, r.record_key,
+                         encrypt_quarantine_text(encryption, r.reason),  # reasons quote the value
+                         encrypt_quarantine_text(encryption,
+                                                 text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")),
                          digest, run_id, run_id, now))
         open_rows[digest] = new_rows[-1][0]
     store.executemany(

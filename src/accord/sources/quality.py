@@ -19,6 +19,7 @@ from rich.table import Table
 
 from accord.config import ProjectConfig
 from accord.clock import utcnow
+from accord.privacy.encryption import encryption_for, reveal_records
 from accord.standardize import standardize_records
 from accord.store import Store
 
@@ -48,6 +49,7 @@ def _age_days(ts: Any, now: datetime) -> float | None:
 
 def quality_report(store: Store, cfg: ProjectConfig) -> dict[str, Any]:
     now = utcnow()
+    encryption = encryption_for(cfg)
     people = [s for s in cfg.sources if s.kind == "people"]
     sources: list[dict[str, Any]] = []
     samples: dict[str, pd.DataFrame] = {}
@@ -57,6 +59,8 @@ def quality_report(store: Store, cfg: ProjectConfig) -> dict[str, Any]:
             store.fetchall(f"SELECT {columns} FROM source_records WHERE source = ? AND deleted_at IS NULL "
                            "ORDER BY record_key", (source.name,)),
             columns=["record_key", *FIELDS, "region"])
+        if encryption is not None:  # privacy.encryption: judged on the decrypted values, in memory only
+            frame = reveal_records(frame, encryption)
         times = store.fetchall(
             "SELECT max(coalesce(source_updated_at, source_created_at, valid_from)), "
             "count(*) FROM source_records WHERE source = ? AND deleted_at IS NULL", (source.name,))

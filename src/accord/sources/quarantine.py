@@ -7,6 +7,7 @@ from typing import Any
 
 from accord.config import ProjectConfig, SourceConfig
 from accord.errors import AccordError
+from accord.privacy.pii import reveal_tree
 from accord.clock import utcnow
 from accord.store import Store
 
@@ -28,7 +29,8 @@ def list_quarantine(store: Store, source: str | None = None, include_resolved: b
     sql += " ORDER BY source, quarantined_at, line"
     if limit:
         sql += f" LIMIT {int(limit)}"
-    return [dict(zip(_COLUMNS, row)) for row in store.fetchall(sql, params)]
+    # Encrypted raw text and reasons (privacy.encryption) are shown decrypted, with the environment's keys.
+    return [reveal_tree(None, dict(zip(_COLUMNS, row))) for row in store.fetchall(sql, params)]
 
 
 def _csv_header(cfg: ProjectConfig, source: SourceConfig) -> str:

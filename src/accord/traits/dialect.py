@@ -59,6 +59,21 @@ def first_by(store: Store, value: str, order: list[str], condition: str, last: b
     return f"(array_agg({value} ORDER BY {parts}) FILTER (WHERE {condition}))[1]"
 
 
+def count_distinct_small(store: Store, expr: str, condition: str, below: int) -> str:
+    """How many distinct values ``expr`` takes where ``condition`` holds, for an ``expr`` known to be a
+    whole number in [0, ``below``). Up to 63 values this is the popcount of a bitmask OR-ed together,
+    an ordinary aggregate (a DISTINCT aggregate costs a hash table per group: ~40 % of the traits
+    aggregation at 64 values or more, where it is still used)."""
+    if below > 63:
+        return f"count(DISTINCT {expr}) FILTER (WHERE {condition})"
+    # Clamped because DuckDB computes the argument for the rows the FILTER then drops, too.
+    bit = f"CAST(LEAST(GREATEST({expr}, 0), {below - 1}) AS INTEGER)"
+    mask = f"bit_or(CAST(1 AS BIGINT) << {bit}) FILTER (WHERE {condition})"
+    if store.dialect == "postgresql":
+        mask = f"CAST({mask} AS bit(64))"
+    return f"COALESCE(bit_count({mask}), 0)"
+
+
 def num(value: float) -> str:
     """A number computed by Accord (never user text) as an SQL literal."""
     value = float(value)

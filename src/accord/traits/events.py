@@ -19,9 +19,12 @@ from typing import Any
 from accord.profiles.identifiers import event_identity_value
 from accord.store.backend import Store
 from accord.traits.dialect import epoch, json_text
+from accord.traits.lookups import Identifier, customer_identifiers, events_sql
 from accord.traits.settings import TraitsSettings
 
 TABLE = "_trait_events"
+OWN_TABLE = "_trait_own"
+OWN_COLUMNS = "event_id, event, type, source, ts, revenue, properties"
 EVENT_COLUMNS = ("event", "type", "source", "revenue")
 """Names that mean the event's own column rather than a path into its stored row."""
 
@@ -53,15 +56,11 @@ def drop(store: Store, *tables: str) -> None:
         store.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _one_customer(store: Store, customer_id: str) -> tuple[str, list[Any]]:
-    """The condition on ``events e`` that selects one customer's events, and its parameters.
-
-    The identifiers are read first and the events found by value, so neither engine joins the whole
-    events table for a single profile; each branch is one an index can answer (PostgreSQL's come from
-    ``stage.ensure_trait_index``)."""
+def _belongs_sql(identifiers: set[Identifier]) -> tuple[str, list[Any]]:
+    """The condition on ``e`` (rows with the events columns) that an event belongs to the customer these
+    identifiers name, and its parameters."""
     conditions, params = [], []
-    for id_type, value in store.fetchall(
-            "SELECT id_type, value FROM customer_identifiers WHERE customer_id = ? ORDER BY 1, 2", (customer_id,)):
+    for id_type, value in sorted(identifiers):
         if id_type == "anonymous_id":
             conditions.append("e.anonymous_id = ?")
             params.append(value)
@@ -94,9 +93,15 @@ def build_trait_events(store: Store, settings: TraitsSettings, columns: Property
                    f"{epoch('CAST(? AS TIMESTAMP)')} - {epoch('e.ts')} AS age, {purchase} AS is_purchase, "
                    f"{activity} AS is_activity{props}")
     if customer_id is not None:
-        where, where_params = _one_customer(store, customer_id)
+        # The customer's candidate events by index (see accord.traits.lookups), then the exact rule over them.
+        identifiers = customer_identifiers(store, customer_id)
+        found, found_params = events_sql(store, identifiers, OWN_COLUMNS)
+        store.execute(f"{create_temp(store, OWN_TABLE)} AS {found}", found_params)
+        where, where_params = _belongs_sql(identifiers)
         store.execute(f"{create_temp(store, TABLE)} AS SELECT CAST(? AS TEXT) AS customer_id, {columns_sql} "
-                      f"FROM events e WHERE {where} AND e.ts <= ?", [customer_id, *params, *where_params, as_of])
+                      f"FROM (SELECT DISTINCT ON (event_id) * FROM {OWN_TABLE}) e WHERE {where} AND e.ts <= ?",
+                      [customer_id, *params, *where_params, as_of])
+        drop(store, OWN_TABLE)
         return -1
     # Every customer: events by identity, then by anonymous id where the identity did not already give the
     # event to that same customer — the union of both without a dedupe over every event.

@@ -21,7 +21,7 @@ from typing import Any
 
 from accord.store.backend import Store
 from accord.traits.computed import Fragment
-from accord.traits.dialect import epoch, json_text, num, to_number
+from accord.traits.dialect import count_distinct_small, epoch, json_text, num, to_number
 from accord.traits.events import TABLE, PropertyColumns, create_temp
 from accord.traits.settings import HealthSettings, SupportSettings
 
@@ -29,13 +29,13 @@ WEEK = 7 * 86400
 SUPPORT_TABLE = "_trait_support"
 
 
-def engagement_columns(weeks: int) -> list[Fragment]:
+def engagement_columns(store: Store, weeks: int) -> list[Fragment]:
     mean_x = (weeks - 1) / 2
     cond = f"is_activity AND age < {num(weeks * WEEK)}"
     week = f"({weeks - 1} - FLOOR(age / {WEEK}))"
     return [
         Fragment(f"sum({week} - {num(mean_x)}) FILTER (WHERE {cond}) AS eng_num"),
-        Fragment(f"count(DISTINCT FLOOR(age / {WEEK})) FILTER (WHERE {cond}) AS eng_weeks"),
+        Fragment(f"{count_distinct_small(store, f'FLOOR(age / {WEEK})', cond, weeks)} AS eng_weeks"),
         Fragment("min(age) FILTER (WHERE is_activity) AS last_activity_age"),
     ]
 

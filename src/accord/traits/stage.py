@@ -32,6 +32,7 @@ from accord.traits.catalog import (
 from accord.traits.computed import Fragment
 from accord.traits.events import TABLE as EVENTS_TABLE
 from accord.traits.events import PropertyColumns, build_trait_events, create_temp, drop
+from accord.traits.lookups import ensure_lookup_indexes
 from accord.traits.settings import TraitSpec, TraitsSettings
 
 AGG_TABLE = "_trait_agg"
@@ -96,7 +97,7 @@ def _aggregate(store: Store, settings: TraitsSettings, specs: dict[str, TraitSpe
         Fragment(f"count(*) FILTER (WHERE is_purchase{in_window}) AS rfm_frequency_n"),
         Fragment(f"COALESCE(sum(revenue) FILTER (WHERE is_purchase{in_window}), 0) AS rfm_monetary_v"),
         Fragment("COALESCE(sum(revenue) FILTER (WHERE is_purchase), 0) AS spend"),
-    ] + health.engagement_columns(settings.engagement.weeks)
+    ] + health.engagement_columns(store, settings.engagement.weeks)
     store.execute(f"{create_temp(store, AGG_TABLE)} AS SELECT customer_id, "
                   f"{', '.join(f.sql for f in fragments)} FROM {EVENTS_TABLE} GROUP BY customer_id",
                   [p for f in fragments for p in f.params])
@@ -130,7 +131,7 @@ def _build_base(store: Store, settings: TraitsSettings, specs: dict[str, TraitSp
         f"LEFT JOIN {health.SUPPORT_TABLE} sp ON sp.customer_id = p.customer_id "
         f"LEFT JOIN (SELECT customer_id, value_num AS churn_risk FROM customer_traits WHERE name = 'churn_risk'"
         f"{churn_only}) ch ON ch.customer_id = p.customer_id) b LEFT JOIN {rfm.segment_table_sql()} "
-        f"ON seg.seg_r = b.r AND seg.seg_fm = {rfm.fm_sql('b.f', 'b.m')}", params + params)
+        f"ON seg.seg_r = b.r AND seg.seg_fm = {rfm.fm_sql('b.f', 'b.m')} ORDER BY b.customer_id", params + params)
 
 
 def _outputs(store: Store, settings: TraitsSettings, specs: dict[str, TraitSpec]) -> list[tuple[str, str, str]]:
@@ -149,12 +150,13 @@ def _outputs(store: Store, settings: TraitsSettings, specs: dict[str, TraitSpec]
 
 def ensure_trait_index(store: Store) -> None:
     """PostgreSQL: the unique (customer_id, name) index behind every per-customer read (see migration 0011),
-    and the events indexes that let ``update_customer_traits`` find one customer's events by anonymous id
-    and lowercased email. PostgreSQL only: on DuckDB each index would slow every event insert."""
+    and the indexes that let ``update_customer_traits`` find one customer's events (``lookups``). On DuckDB
+    the batch run creates none: customer_traits is written in customer order, so zone maps serve one
+    customer's reads, and the events indexes, which slow every bulk insert, come with the API server
+    (``ensure_lookup_indexes``)."""
     if store.dialect == "postgresql":
         store.execute("CREATE UNIQUE INDEX IF NOT EXISTS customer_traits_key ON customer_traits (customer_id, name)")
-        store.execute("CREATE INDEX IF NOT EXISTS events_anonymous_id ON events (anonymous_id)")
-        store.execute("CREATE INDEX IF NOT EXISTS events_identity_lower ON events (identity_type, lower(identity_value))")
+        ensure_lookup_indexes(store)
 
 
 def _stale_names(store: Store, current: set[str]) -> list[str]:
@@ -177,19 +179,24 @@ def _write(store: Store, outputs: list[tuple[str, str, str]], computed_at: datet
         row = store.fetchone(f"SELECT {exprs} FROM {BASE_TABLE}") or ()
         rows = [(customer_id, name, row[2 * i], row[2 * i + 1], computed_at) for i, (name, _, _) in enumerate(outputs)
                 if row and not (row[2 * i] is None and row[2 * i + 1] is None)]
-        store.executemany("INSERT INTO customer_traits (customer_id, name, value_num, value_text, computed_at) "
-                          "VALUES (?, ?, ?, ?, ?)", rows)
+        if rows:  # one statement: DuckDB runs executemany as one statement per row
+            store.execute("INSERT INTO customer_traits (customer_id, name, value_num, value_text, computed_at) VALUES "
+                          + ", ".join("(?, ?, CAST(? AS DOUBLE PRECISION), CAST(? AS TEXT), ?)" for _ in rows),
+                          [p for row in rows for p in row])
         return len(rows)
-    branches, params = [], []
-    for name, number, text in outputs:
-        branches.append(f"SELECT customer_id, CAST(? AS TEXT) AS name, "
-                        f"CAST({number} AS DOUBLE PRECISION) AS value_num, CAST({text} AS TEXT) AS value_text, "
-                        f"CAST(? AS TIMESTAMP) AS computed_at FROM {BASE_TABLE} "
-                        f"WHERE NOT (({number}) IS NULL AND ({text}) IS NULL)")
-        params += [name, computed_at]
+    # Every customer's rows together (``_trait_base`` is in customer order and the cross join keeps it
+    # chunk by chunk), so DuckDB's zone maps answer one customer's reads and deletes from a row group or
+    # two instead of scanning every trait row: the real-time update and segments read them point-wise.
+    names = ", ".join(f"({i}, CAST(? AS TEXT))" for i in range(len(outputs)))
+    number = " ".join(f"WHEN {i} THEN CAST({n} AS DOUBLE PRECISION)" for i, (_, n, _) in enumerate(outputs))
+    text = " ".join(f"WHEN {i} THEN CAST({t} AS TEXT)" for i, (_, _, t) in enumerate(outputs))
     before = int(store.scalar("SELECT count(*) FROM customer_traits") or 0)
-    store.execute("INSERT INTO customer_traits (customer_id, name, value_num, value_text, computed_at) "
-                  + " UNION ALL ".join(branches), params)
+    store.execute(
+        "INSERT INTO customer_traits (customer_id, name, value_num, value_text, computed_at) "
+        "SELECT customer_id, name, value_num, value_text, CAST(? AS TIMESTAMP) FROM ("
+        f"SELECT b.customer_id, n.name, CASE n.i {number} END AS value_num, CASE n.i {text} END AS value_text "
+        f"FROM {BASE_TABLE} b CROSS JOIN (VALUES {names}) AS n(i, name)) t "
+        "WHERE value_num IS NOT NULL OR value_text IS NOT NULL", [computed_at, *(name for name, _, _ in outputs)])
     return int(store.scalar("SELECT count(*) FROM customer_traits") or 0) - before
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
@@ -20,6 +21,7 @@ from accord.ui.roles import may_read_profiles, may_review, may_save_segments, ma
 from accord.ui.session import COOKIE, Sessions, UiUser, csrf_matches, load_secret
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 MAX_FORM_BYTES = 64 * 1024
 
 
@@ -47,6 +49,23 @@ class UiState:
     evidence: EvidenceCache = field(default_factory=EvidenceCache)
     sessions: Sessions | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    prefetching: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def prefetch_evidence(self, worker: StoreWorker, skipped: set[tuple[str, str]] | None = None) -> None:
+        """Explain the front of the review queue in the background (on a reader connection when the
+        store has them), so a reviewer's first look at a pair finds its waterfall ready. Runs when the
+        server starts and after each review decision."""
+
+        async def run() -> None:
+            try:
+                await worker.read(lambda store: self.evidence.prefetch(store, self.cfg, skipped))
+            except Exception:  # noqa: BLE001 - a prefetch only saves time; the page explains on demand
+                log.warning("explaining the review queue ahead failed", exc_info=True)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self.prefetching.add(task)
+        task.add_done_callback(self.prefetching.discard)
 
     @property
     def masker(self) -> Masker:

@@ -26,6 +26,7 @@ async def _forbidden(request: Request, exc: Forbidden) -> Response:
 def include_ui(app: FastAPI, cfg: ProjectConfig) -> None:
     """Serve the dashboard at /ui (assets at /ui/static)."""
     app.state.ui = UiState(cfg)
+    app.state.on_start.append(app.state.ui.prefetch_evidence)
     app.mount("/ui/static", StaticFiles(packages=[("accord.ui", "static")]), name="ui-static")
     app.include_router(router)
     app.add_exception_handler(SignInRequired, _sign_in)  # type: ignore[arg-type]

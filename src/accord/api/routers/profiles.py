@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -31,13 +32,15 @@ from accord.api.models import (
     ProfileTraits,
 )
 from accord.api.store_worker import StoreWorker
+from accord.clock import utcnow
 from accord.errors import AccordError
 from accord.events.customers import current_ids
-from accord.privacy.access import log_api_access
+from accord.privacy.access import PURPOSE_HEADER, clean_purpose, log_api_access
 from accord.privacy.masking import mask_for_role
+from accord.privacy.pii import blind_forms, reveal_tree
 from accord.profiles.audit import history
 from accord.profiles.ids import resolve_customer_id
-from accord.profiles.lookup import profile
+from accord.profiles.lookup import document_generation, profile_document, store_profile_document, stored_profile
 from accord.standardize.emails import standardize_email
 from accord.standardize.phones import standardize_phone
 from accord.store.backend import Store
@@ -123,10 +126,10 @@ def _known_external_id_names(store: Store, name: str) -> bool:
 
 def index_forms(id_type: str, value: str, region: str) -> list[str]:
     """The forms ``value`` may be indexed under in customer_identifiers."""
-    if id_type == "email":
-        return sorted({value.lower(), *filter(None, [standardize_email(value).email])})
+    if id_type == "email":  # blind_forms: stores with encrypted emails/phones index their keyed hashes
+        return blind_forms(id_type, sorted({value.lower(), *filter(None, [standardize_email(value).email])}))
     if id_type == "phone":
-        return phone_keys(value, region)
+        return blind_forms(id_type, phone_keys(value, region))
     return [value]
 
 
@@ -285,11 +288,11 @@ def customer_records(store: Store, customer_id: str) -> dict[str, Any]:
         "COALESCE(sr.source_updated_at, sr.valid_from), sr.source_file, sr.source_line "
         "FROM record_customer rc JOIN source_records sr ON sr.source = rc.source AND sr.record_key = rc.record_key "
         "WHERE rc.customer_id = ? ORDER BY sr.source, sr.record_key", (customer_id,))
-    return {"customer_id": customer_id, "records": [{
+    return reveal_tree(None, {"customer_id": customer_id, "records": [{  # encrypted fields decrypted
         "record": f"{s}:{k}", "source": s, "record_key": k, "raw": _json(raw) or {}, "external_ids": _json(ext) or {},
         "emails": _json(emails) or [], "phones": _json(phones) or [], "first_seen_at": first, "updated_at": updated,
         "source_file": file, "source_line": line,
-    } for s, k, raw, ext, emails, phones, first, updated, file, line in rows]}
+    } for s, k, raw, ext, emails, phones, first, updated, file, line in rows]})
 
 
 # --- routes ------------------------------------------------------------------------------------
@@ -314,18 +317,72 @@ async def _lookup(request: Request, worker: StoreWorker, ref: str,
 
 @router.get("/{ref}", response_model=Profile, responses=_ERRORS, summary="A customer's golden profile")
 async def get_profile(request: Request, ref: Ref, key: ReadKey, worker: StoreWorkerDep) -> JsonResponse:
-    def read(store: Store, customer_id: str, redirected_from: str | None) -> dict[str, Any]:
-        out = profile(store, customer_id)
-        # Identifiers real-time stitching indexed (a person known only from events has no records yet).
-        identifiers = {k: set(v) for k, v in out["identifiers"].items()}
-        for id_type, value in store.fetchall(
-                "SELECT id_type, value FROM customer_identifiers WHERE customer_id = ?", (out["customer_id"],)):
-            identifiers.setdefault(id_type, set()).add(value)
-        return {**out, "identifiers": {k: sorted(v) for k, v in sorted(identifiers.items())},
-                "requested_id": redirected_from or customer_id, "redirected": redirected_from is not None,
-                "redirected_from": redirected_from}
+    id_type, value = parse_ref(ref)
+    region = request.app.state.default_region
+    customer_id, redirected_from, document, indexed, built = await worker.read(
+        lambda store: read_profile(store, id_type, value, region))
 
-    return JsonResponse(await _lookup(request, worker, ref, read))
+    # The access audit row (and a new document) is committed before the answer, in the store thread's
+    # next group commit: concurrent reads share one commit and one INSERT instead of each paying for its own.
+    if built is None:
+        await worker.append_row("access_log", ACCESS_COLUMNS, access_row(request, "profile.read", customer_id,
+                                                                         "get_profile"))
+    else:  # the lookup computed the profile: keep it as the customer's document
+        def log(store: Store) -> None:
+            log_api_access(store, request, "profile.read", customer_id, "get_profile")
+            store_profile_document(store, customer_id, built[1], built[0])
+
+        await worker.append(log)
+    out = reveal_tree(None, document)  # encrypted fields decrypted with the environment's keys
+    # Identifiers real-time stitching indexed (a person known only from events has no records yet).
+    identifiers = {k: set(v) for k, v in out["identifiers"].items()}
+    for id_type_, value_ in indexed:
+        identifiers.setdefault(id_type_, set()).add(value_)
+    out.update({"identifiers": {k: sorted(v) for k, v in sorted(identifiers.items())},
+                "requested_id": redirected_from or customer_id, "redirected": redirected_from is not None,
+                "redirected_from": redirected_from})
+    return JsonResponse(mask_for_role(request, out))  # analyst keys see PII masked
+
+
+ACCESS_COLUMNS = ("access_id", "accessed_at", "actor", "role", "channel", "action", "customer_id", "purpose",
+                  "detail")
+
+
+def access_row(request: Request, action: str, customer_id: str, detail: str | None) -> tuple[Any, ...]:
+    """The ``access_log`` row ``privacy.access.log_api_access`` writes for this call, as values."""
+    key = getattr(request.state, "api_key", None)
+    return ("acc_" + uuid.uuid4().hex, utcnow(), f"key:{key.name}" if key else "key:unknown",
+            key.role if key else None, "api", action, customer_id,
+            clean_purpose(request.headers.get(PURPOSE_HEADER)), detail)
+
+
+def read_profile(store: Store, id_type: str, value: str, region: str
+                 ) -> tuple[str, str | None, dict[str, Any], list[tuple[str, str]], tuple[int, bytes] | None]:
+    """(customer_id, the retired id it was redirected from, the profile as stored, the (id_type, value)
+    pairs the identifier index holds for the customer, and (generation, document) when the profile was
+    computed here because no document held it).
+
+    Usually two point queries: the identifier index names one customer, whose document says it is
+    active. Anything else (several candidates, a retired id, no document) takes the general path."""
+    if id_type != "customer_id":
+        forms = index_forms(id_type, value, region)
+        named = {c for t, c in store.fetchall(
+            f"SELECT id_type, customer_id FROM customer_identifiers WHERE value IN ({', '.join('?' for _ in forms)})",
+            forms) if t == id_type} if forms else set()
+        if len(named) == 1:
+            candidate = next(iter(named))
+            document, indexed = profile_document(store, candidate)
+            if document is not None and document.get("status") == "active":
+                return candidate, None, document, indexed, None
+    customer_id, redirected_from = resolve_ref(store, id_type, value, region)
+    document, indexed = profile_document(store, customer_id)
+    built = None
+    if document is None:
+        generation = document_generation(store)  # before reading what the document is built from
+        document = stored_profile(store, customer_id)
+        text = orjson.dumps(document)
+        document, built = orjson.loads(text), (generation, text)  # the same JSON types as a stored document
+    return customer_id, redirected_from, document, indexed, built
 
 
 @router.get("/{ref}/records", response_model=ProfileRecords, responses=_ERRORS,

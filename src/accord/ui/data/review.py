@@ -9,6 +9,9 @@ from collections import OrderedDict
 from typing import Any
 
 from accord.config import ProjectConfig
+from accord.errors import AccordError
+from accord.identity.model import EXPLAIN_CHUNK
+from accord.identity.stage import explain_many
 from accord.profiles.review import FIELDS, ReviewPair, apply_review_decision, count_pending, pair_view, pending_pairs
 from accord.profiles.review import record_fields
 from accord.store import Store
@@ -37,9 +40,12 @@ def side_by_side(store: Store, record_a: str, record_b: str, masker: Masker | No
     return rows
 
 
-def evidence(store: Store, cfg: ProjectConfig, record_a: str, record_b: str) -> dict[str, Any]:
-    """The model's per-comparison match weights and their running total, ready for a waterfall chart."""
-    view = pair_view(store, cfg, record_a, record_b)
+def evidence(store: Store, cfg: ProjectConfig, record_a: str, record_b: str, *,
+             explained: dict[str, Any] | AccordError | None = None) -> dict[str, Any]:
+    """The model's per-comparison match weights and their running total, ready for a waterfall chart.
+
+    ``explained``: the pair's explanation when the caller had the model explain many pairs at once."""
+    view = pair_view(store, cfg, record_a, record_b, explained=explained)
     steps, total = [], 0.0
     for item in view["evidence"]:
         start, total = total, total + float(item["match_weight"])
@@ -51,31 +57,80 @@ def evidence(store: Store, cfg: ProjectConfig, record_a: str, record_b: str) -> 
                       "weights": [round(float(s["match_weight"]), 3) for s in steps] + [round(total, 3)]}}
 
 
-class EvidenceCache:
-    """Evidence per pair, kept while the model and both records stay as they were: the model takes a
-    second or so to explain a pair, and reviewers come back to pairs they skipped."""
+Pair = tuple[str, str]
 
-    def __init__(self, size: int = 512):
+
+class EvidenceCache:
+    """Evidence per pair, kept while the model and both records stay as they were.
+
+    Setting up the model to explain costs about half a second, explaining a few dozen pairs with it
+    hardly more; so a miss explains the asked pair together with the next pending ones, and
+    ``prefetch`` (run in the background when the dashboard starts serving and after each review
+    decision) explains the front of the queue before a reviewer opens it."""
+
+    def __init__(self, size: int = 512, batch: int = EXPLAIN_CHUNK):
         self._size = size
+        self._batch = batch
         self._items: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
+        self._filling = threading.Lock()  # one batch explained at a time
 
     def get(self, store: Store, cfg: ProjectConfig, record_a: str, record_b: str) -> dict[str, Any]:
-        version = store.scalar("SELECT MAX(version) FROM identity_models")
-        hashes = sorted(store.fetchall(
-            "SELECT source || ':' || record_key, row_hash FROM source_records WHERE deleted_at IS NULL "
-            "AND source || ':' || record_key IN (?, ?)", (record_a, record_b)))
-        key = (record_a, record_b, version, tuple(hashes))
+        pair = (record_a, record_b)
+        key = self._keys(store, [pair])[pair]
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        found = evidence(store, cfg, record_a, record_b)
+        with self._filling:  # a prefetch under way may be explaining this very pair: wait for it
+            with self._lock:
+                if key in self._items:
+                    return self._items[key]
+            upcoming = [p for p in self._upcoming(store) if p != pair]
+            return self._fill(store, cfg, [pair, *upcoming][: self._batch])[pair]
+
+    def prefetch(self, store: Store, cfg: ProjectConfig, skipped: set[Pair] | None = None) -> int:
+        """Explain the pending pairs at the front of the queue that are not cached; how many were."""
+        with self._filling:
+            return len(self._fill(store, cfg, self._upcoming(store, skipped or set())))
+
+    def _upcoming(self, store: Store, skipped: set[Pair] | None = None) -> list[Pair]:
+        pairs = [(p.record_a, p.record_b) for p in pending_pairs(store, self._batch + len(skipped or ()))]
+        pairs = [p for p in pairs if p not in (skipped or set())][: self._batch]
+        keys = self._keys(store, pairs)
         with self._lock:
-            self._items[key] = found
+            return [p for p in pairs if keys[p] not in self._items]
+
+    def _fill(self, store: Store, cfg: ProjectConfig, pairs: list[Pair]) -> dict[Pair, dict[str, Any]]:
+        if not pairs:
+            return {}
+        keys = self._keys(store, pairs)
+        explained: dict[Pair, dict[str, Any] | AccordError] = {}
+        if store.scalar("SELECT COUNT(*) FROM identity_models"):
+            try:
+                explained = explain_many(store, cfg, pairs)
+            except AccordError as exc:
+                explained = {p: exc for p in pairs}
+        found = {p: evidence(store, cfg, *p, explained=explained.get(p)) for p in pairs}
+        with self._lock:
+            for p, ev in found.items():
+                self._items[keys[p]] = ev
+                self._items.move_to_end(keys[p])
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
         return found
+
+    @staticmethod
+    def _keys(store: Store, pairs: list[Pair]) -> dict[Pair, tuple[Any, ...]]:
+        """Each pair with the model version and both records' row hashes: a change to any makes a new key."""
+        if not pairs:
+            return {}
+        version = store.scalar("SELECT MAX(version) FROM identity_models")
+        rids = sorted({r for p in pairs for r in p})
+        hashes = dict(store.fetchall(
+            "SELECT source || ':' || record_key, row_hash FROM source_records WHERE deleted_at IS NULL "
+            f"AND source || ':' || record_key IN ({', '.join('?' * len(rids))})", tuple(rids)))
+        return {p: (p[0], p[1], version, hashes.get(p[0]), hashes.get(p[1])) for p in pairs}
 
 
 def decide(store: Store, record_a: str, record_b: str, choice: str, reviewer: str) -> str | None:

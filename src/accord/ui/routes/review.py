@@ -77,6 +77,7 @@ async def review_decide(request: Request, user: Reviewer, state: State, fields: 
         return flash, _pair_context(store, skipped, masker)
 
     flash, ctx = await store_call(request, write)
+    state.prefetch_evidence(request.app.state.store_worker, skipped)
     if request.headers.get("hx-request"):
         return page(request, "_pair.html", user, flash=flash, **ctx)
     return RedirectResponse(f"/ui/review?{urlencode({'skipped': ctx['skipped']})}", status_code=303)
