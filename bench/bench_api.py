@@ -26,7 +26,6 @@ import json
 import os
 import random
 import statistics
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,38 +35,16 @@ import uuid
 from pathlib import Path
 
 import orjson
+from serving import LOOPBACK, accord_serve, free_port, start, stop
 
-LOOPBACK = "127.0.0.1"
 WRITE_KEY = "bench-write-key"
 READ_KEY = "bench-read-key"
 DATA = Path("/work/benchdata/h2")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
-
-
 def start_server(project: Path, port: int, workers: int | None) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "accord.cli", "-c", str(project), "serve", "--host", LOOPBACK,
-           "--port", str(port)]
-    if workers:
-        cmd += ["--workers", str(workers)]
     env = {**os.environ, "ACCORD_WRITE_KEY": WRITE_KEY, "ACCORD_READ_KEY": READ_KEY}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            conn = http.client.HTTPConnection(LOOPBACK, port, timeout=1)
-            conn.request("GET", "/health")
-            if conn.getresponse().status == 200:
-                return proc
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("server did not become healthy within 60 s")
+    return start(accord_serve(project, port, *(["--workers", str(workers)] if workers else [])), port, env)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -85,12 +62,7 @@ def cpu_seconds(pid: int) -> float:
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
     """Stop the server; one still draining a backlog after 30 s is killed (its store is read next)."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop(proc, timeout=30)
 
 
 _BASE = "B" * 32  # stands for a request's unique messageId prefix in a cached body

@@ -23,8 +23,6 @@ import http.client
 import json
 import multiprocessing as mp
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,18 +37,12 @@ import orjson
 import pyarrow as pa
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from serving import LOOPBACK, accord_serve, free_port, start, stop
 
-LOOPBACK = "127.0.0.1"
 READ_KEY = "bench-read-key"
 N_OFFERS = 50
 TRAITS = ["orders_90d", "revenue_365d", "days_since_last_event", "events_30d", "rfm_recency", "rfm_frequency",
           "rfm_monetary", "engagement_trend", "sessions_7d", "avg_order_value"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
 
 
 def offers() -> list[dict[str, Any]]:
@@ -210,31 +202,6 @@ def prepared_store(args: argparse.Namespace, folder: Path, url: str) -> dict[str
     return {**setup, "reused": str(args.reuse)}
 
 
-def start(cmd: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            conn = http.client.HTTPConnection(LOOPBACK, port, timeout=1)
-            conn.request("GET", "/health")
-            if conn.getresponse().status == 200:
-                return proc
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("server did not become healthy within 180 s")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def peer_app() -> Any:
     """The peer: the same request and answer shape, served from a cache with no store and no model."""
     app = FastAPI()
@@ -358,15 +325,14 @@ def main() -> None:
     env = {**os.environ, "ACCORD_READ_KEY": READ_KEY}
     results: dict[str, Any] = {"setup": setup, "rate": args.rate, "duration": args.duration}
     port = free_port()
-    server = start([sys.executable, "-m", "accord.cli", "-c", str(folder), "serve", "--host", LOOPBACK,
-                    "--port", str(port), "--workers", str(args.workers)], port, env)
+    server = start(accord_serve(folder, port, "--workers", str(args.workers)), port, env, timeout=180)
     try:
         run_load(port, args.rate, args.warmup, args.customers)  # warm caches, JIT-free but lazy imports
         results["accord"] = run_load(port, args.rate, args.duration, args.customers)
     finally:
         stop(server)
     port = free_port()
-    peer = start([sys.executable, __file__, "--peer-server", str(port)], port, env)
+    peer = start([sys.executable, __file__, "--peer-server", str(port)], port, env, timeout=180)
     try:
         run_load(port, args.rate, args.warmup, args.customers)
         results["peer_cached_fastapi"] = run_load(port, args.rate, args.duration, args.customers)

@@ -95,7 +95,7 @@ def build(store, n: int) -> None:  # noqa: ANN001
             SELECT 'd' || i, {cid}, {cid}, 'rules', false, {t} FROM range(0, {n}, 2) r(i)""",
         "decision_offers": f"""INSERT INTO decision_offers SELECT 'd' || i, 0, 'offer_a', 0.5, 1.0, false
             FROM range(0, {n}, 2) r(i)""",
-        "identity_standardized": f"""INSERT INTO identity_standardized (source, record_key, rid, row_hash, std_email,
+        "identity_standardized": """INSERT INTO identity_standardized (source, record_key, rid, row_hash, std_email,
             std_phone) SELECT source, record_key, source || ':' || record_key, row_hash,
             json_extract_string(emails, '$[0]'), json_extract_string(phones, '$[0]') FROM source_records""",
         "identity_record_identifiers": """INSERT INTO identity_record_identifiers SELECT source || ':' || record_key,

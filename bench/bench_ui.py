@@ -15,10 +15,8 @@ import argparse
 import http.client
 import os
 import re
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,35 +28,15 @@ from accord.pipeline import run_pipeline
 from accord.profiles.review import pending_pairs
 from accord.store import open_store
 from accord.synth import generate
+from serving import LOOPBACK, accord_serve, free_port, start, stop
 
-LOOPBACK = "127.0.0.1"
 ADMIN_KEY = "bench-admin-key"
 TARGET_MS = 300.0
 SEGMENT = "country = 'GB'"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
-
-
 def start_server(project: Path, port: int) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "accord.cli", "-c", str(project), "serve", "--host", LOOPBACK, "--port", str(port)]
-    proc = subprocess.Popen(cmd, env={**os.environ, "ACCORD_ADMIN_KEY": ADMIN_KEY}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            conn = http.client.HTTPConnection(LOOPBACK, port, timeout=1)
-            conn.request("GET", "/health")
-            if conn.getresponse().status == 200:
-                return proc
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("server did not become healthy within 60 s")
+    return start(accord_serve(project, port), port, {**os.environ, "ACCORD_ADMIN_KEY": ADMIN_KEY})
 
 
 class Client:
@@ -180,8 +158,7 @@ def main() -> None:
             print(f"customer 360 page and timeline / profile API calls (median): "
                   f"{statistics.median(page) / statistics.median(peer):.2f}; load average {os.getloadavg()[0]:.2f}")
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            stop(server)
 
 
 if __name__ == "__main__":

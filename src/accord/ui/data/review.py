@@ -86,25 +86,29 @@ class EvidenceCache:
             with self._lock:
                 if key in self._items:
                     return self._items[key]
-            upcoming = [p for p in self._upcoming(store) if p != pair]
-            return self._fill(store, cfg, [pair, *upcoming][: self._batch])[pair]
+            upcoming = {p: k for p, k in self._upcoming(store).items() if p != pair}
+            batch = dict(list({pair: key, **upcoming}.items())[: self._batch])
+            return self._fill(store, cfg, batch)[pair]
 
     def prefetch(self, store: Store, cfg: ProjectConfig, skipped: set[Pair] | None = None) -> int:
         """Explain the pending pairs at the front of the queue that are not cached; how many were."""
         with self._filling:
             return len(self._fill(store, cfg, self._upcoming(store, skipped or set())))
 
-    def _upcoming(self, store: Store, skipped: set[Pair] | None = None) -> list[Pair]:
+    def _upcoming(self, store: Store, skipped: set[Pair] | None = None) -> dict[Pair, tuple[Any, ...]]:
+        """The front of the queue (past ``skipped``) that is not cached, each pair with its cache key."""
         pairs = [(p.record_a, p.record_b) for p in pending_pairs(store, self._batch + len(skipped or ()))]
         pairs = [p for p in pairs if p not in (skipped or set())][: self._batch]
         keys = self._keys(store, pairs)
         with self._lock:
-            return [p for p in pairs if keys[p] not in self._items]
+            return {p: keys[p] for p in pairs if keys[p] not in self._items}
 
-    def _fill(self, store: Store, cfg: ProjectConfig, pairs: list[Pair]) -> dict[Pair, dict[str, Any]]:
-        if not pairs:
+    def _fill(self, store: Store, cfg: ProjectConfig, keys: dict[Pair, tuple[Any, ...]]
+              ) -> dict[Pair, dict[str, Any]]:
+        """Explain ``keys``' pairs with one model set-up and cache each under its key."""
+        if not keys:
             return {}
-        keys = self._keys(store, pairs)
+        pairs = list(keys)
         explained: dict[Pair, dict[str, Any] | AccordError] = {}
         if store.scalar("SELECT COUNT(*) FROM identity_models"):
             try:
