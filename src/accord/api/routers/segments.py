@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from accord.api.auth import ApiKey, require_role
+from accord.api.hooks import Committed, event_keys, identifier_owners
 from accord.api.deps import StoreWorkerDep
 from accord.api.errors import ApiError, JsonResponse
 from accord.api.models import Error
@@ -179,7 +180,7 @@ def install(app: FastAPI, cfg: Any) -> None:
             if delivery is not None:
                 delivery.stop()
 
-    def after_commit(store: Store, committed: Any) -> None:
+    def after_commit(store: Store, committed: Committed) -> None:
         if not realtime.segments(store):  # no real-time segments: no customers to look up (cached 5 s)
             return
         realtime.after_commit(store, committed_customers(store, committed))
@@ -190,36 +191,16 @@ def install(app: FastAPI, cfg: Any) -> None:
     app.include_router(router)
 
 
-def committed_customers(store: Store, committed: Any) -> list[str]:
+def committed_customers(store: Store, committed: Committed) -> list[str]:
     """The active customers the committed events name now: by (identity type, value) and anonymous id
     (lookups the identifier index answers), those stitching just linked, each as its current id."""
-    from accord.api.messages import EVENT_COLUMNS
     from accord.events.customers import current_ids
 
-    at = {c: EVENT_COLUMNS.index(c) for c in ("identity_type", "identity_value", "anonymous_id")}
-    keys: set[tuple[str, str]] = set()
-    for row in committed.events:
-        id_type, value, anonymous_id = row[at["identity_type"]], row[at["identity_value"]], row[at["anonymous_id"]]
-        if id_type and value:
-            keys.add((id_type, value.lower() if id_type == "email" else value))
-        if anonymous_id:
-            keys.add(("anonymous_id", anonymous_id))
-    ids = indexed_customers(store, keys)
+    ids = indexed_customers(store, {k for row in committed.events for k in event_keys(row)})
     ids += [s.customer_id for s in committed.stitched if s.customer_id]
     return sorted({c for c in current_ids(store, ids).values() if c})
 
 
 def indexed_customers(store: Store, keys: set[tuple[str, str]], chunk: int = 500) -> list[str]:
-    """The customers the identifier index names for these (id_type, value) keys.
-
-    Filtered on ``value`` alone, which both engines answer from an index (DuckDB uses an index only for
-    a single-column filter; a chain of ``(id_type = ? AND value = ?) OR ...`` made it plan and scan the
-    whole table, a third of collection's time), then matched on the type here."""
-    values = sorted({v for _, v in keys})
-    found: set[str] = set()
-    for start in range(0, len(values), chunk):
-        part = values[start:start + chunk]
-        found.update(c for t, v, c in store.fetchall(
-            f"SELECT id_type, value, customer_id FROM customer_identifiers WHERE value IN "
-            f"({', '.join('?' for _ in part)})", part) if (t, v) in keys)
-    return sorted(found)
+    """Every customer the identifier index names for these (id_type, value) keys."""
+    return sorted({c for found in identifier_owners(store, keys, chunk).values() for c in found})
