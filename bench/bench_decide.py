@@ -289,14 +289,35 @@ def _percentiles(values: list[float]) -> dict[str, float | None]:
             "p99": round(float(np.percentile(a, 99)), 3), "max": round(float(a.max()), 3)}
 
 
-def run_load(port: int, rate: float, duration: float, customers: int) -> dict[str, Any]:
+def run_load(port: int, rate: float, duration: float, customers: int, server: int | None = None) -> dict[str, Any]:
+    """The load generator in a process of its own; with ``server`` (a pid), also the CPU time the server's
+    processes (it and its workers) spent per answered request."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     p = ctx.Process(target=_load, args=(port, rate, duration, customers, q))
+    before = _tree_cpu(server) if server else 0.0
     p.start()
     out = q.get()
+    if server and out["ok"]:
+        out["server_cpu_ms_per_request"] = round((_tree_cpu(server) - before) / out["ok"] * 1000, 3)
     p.join()
     return out
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid`` and its live descendants (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        pid = todo.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total
 
 
 def main() -> None:
@@ -328,14 +349,14 @@ def main() -> None:
     server = start(accord_serve(folder, port, "--workers", str(args.workers)), port, env, timeout=180)
     try:
         run_load(port, args.rate, args.warmup, args.customers)  # warm caches, JIT-free but lazy imports
-        results["accord"] = run_load(port, args.rate, args.duration, args.customers)
+        results["accord"] = run_load(port, args.rate, args.duration, args.customers, server.pid)
     finally:
         stop(server)
     port = free_port()
     peer = start([sys.executable, __file__, "--peer-server", str(port)], port, env, timeout=180)
     try:
         run_load(port, args.rate, args.warmup, args.customers)
-        results["peer_cached_fastapi"] = run_load(port, args.rate, args.duration, args.customers)
+        results["peer_cached_fastapi"] = run_load(port, args.rate, args.duration, args.customers, peer.pid)
     finally:
         stop(peer)
     results["loadavg_before"] = [round(x, 2) for x in load_before]
@@ -349,7 +370,8 @@ def main() -> None:
     print(json.dumps(results, indent=2))
     met = a["p99"] is not None and a["p99"] <= 10 and results["accord"]["achieved_rate"] >= 0.98 * args.rate
     print(f"\n/v1/decide, {N_OFFERS} eligible offers, {args.rate:g} req/s for {args.duration:g} s: "
-          f"p50 {a['p50']} ms, p99 {a['p99']} ms, errors {results['accord']['errors']}; "
+          f"p50 {a['p50']} ms, p99 {a['p99']} ms, errors {results['accord']['errors']}, "
+          f"server CPU {results['accord'].get('server_cpu_ms_per_request')} ms/request; "
           f"peer (cached FastAPI) p99 {p['p99']} ms; target p99 <= 10 ms: {'met' if met else 'NOT met'}; "
           f"load {results['loadavg_before']}")
 

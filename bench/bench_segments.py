@@ -156,8 +156,13 @@ def copy_to_postgres(duck_url: str, pg_url: str) -> str:
     return pg_url
 
 
+TRAIT_REFRESH = True
+"""Whether the server's trait refresher runs (``--trait-refresh``)."""
+
+
 def write_project(directory: Path, store_url: str, webhook_url: str | None) -> Path:
-    lines = [f"store: {store_url!r}", "segments:", "  definitions:"]
+    lines = [f"store: {store_url!r}", "traits:", f"  realtime: {{enabled: {str(TRAIT_REFRESH).lower()}}}",
+             "segments:", "  definitions:"]
     for name, text in SEGMENTS.items():
         lines += [f"    - name: {name}", f"      condition: {json.dumps(text)}"]
         if name in CONSENT:
@@ -298,15 +303,19 @@ def main() -> None:
     parser.add_argument("--only", choices=["batch", "latency"])
     parser.add_argument("--dir", type=Path, help="Work folder (default: a temporary one).")
     parser.add_argument("--reuse", action="store_true", help="Reuse the store an earlier run built in --dir.")
+    parser.add_argument("--trait-refresh", choices=["on", "off"], default="on",
+                        help="The server's trait refresher (traits.realtime.enabled; default on, as accord.yaml).")
     parser.add_argument("--postgresql", metavar="URL", help="Also run on PostgreSQL: the store is copied into "
                         "this URL's schema (e.g. postgresql://postgres@127.0.0.1:5432/test?schema=bench_segments), "
                         "which is dropped first and at the end.")
     args = parser.parse_args()
+    global TRAIT_REFRESH
+    TRAIT_REFRESH = args.trait_refresh == "on"
     directory = args.dir or Path(tempfile.mkdtemp(prefix="accord-bench-segments-"))
     directory.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"people": args.people, "events": args.people * args.events_per_person,
                               "machine": f"{os.cpu_count()} cores {platform.machine()}, Python {platform.python_version()}",
-                              "load_before": os.getloadavg()}
+                              "load_before": os.getloadavg(), "trait_refresh": args.trait_refresh}
     if args.reuse and (directory / "bench.duckdb").exists():
         store_url = f"duckdb:///{directory / 'bench.duckdb'}"
         with open_store(store_url) as store:  # a fresh start for the segments, on the same profiles and events

@@ -1,7 +1,10 @@
 """Traits benchmark: every trait for N profiles (default 1,000,000) on DuckDB.
 
     .venv/bin/python bench/bench_traits.py [--customers N] [--events-per-customer K] [--out DIR] [--keep]
-                                           [--reuse]
+                                           [--reuse] [--serve-events K]
+
+``--serve-events K`` (default 100) then serves the store with `accord serve` and times K events one after
+another from the 200 to the customer's traits counting the event (the trait refresher, `docs/traits.md`).
 
 ``--reuse`` runs on the store an earlier ``--keep`` run left in ``--out`` (the build takes minutes at
 1,000,000 customers): what the traits stage wrote there is deleted first (every trait but churn_risk,
@@ -27,6 +30,7 @@ Target (issue #7): all traits for 1,000,000 profiles in <= 2 minutes.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import platform
@@ -35,8 +39,10 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -55,6 +61,9 @@ DECLARED = {
     "largest_order": {"max": "revenue", "purchase": True},
     "mail_opens_90d": {"count": {"event": "open"}, "within": "90d"},
 }
+
+
+REFRESH_BATCH = 200
 
 
 def _ids(prefix: str, n: int) -> pa.Array:
@@ -206,12 +215,81 @@ def child(path: str, customers: int) -> None:
     for customer_id in picks:
         update_customer_traits(store, settings, customer_id)
     single = (time.perf_counter() - started) / len(picks)
+    # The refresher's unit of work: many customers recomputed in one transaction (update_traits).
+    from accord.traits import update_traits
+
+    batches = [[f"C{i}" for i in rng.integers(0, customers, REFRESH_BATCH)] for _ in range(3)]
+    started = time.perf_counter()
+    for batch in batches:
+        update_traits(store, settings, batch)
+    batched = (time.perf_counter() - started) / len(batches)
     store.close()
     print(json.dumps({"seconds": report.seconds, "timings": report.timings, "customers": report.customers,
                       "events_attributed": report.events_attributed, "rows_written": report.rows_written,
                       "accounts": report.accounts.accounts if report.accounts else 0, "peer_seconds": round(peer, 3),
                       "single_customer_ms": round(single * 1000, 1), "lookup_indexes_seconds": round(indexes, 1),
+                      f"batch_of_{REFRESH_BATCH}_ms": round(batched * 1000, 1),
                       "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+
+
+def refresh_latency(path: Path, customers: int, events: int) -> dict[str, Any]:
+    """``accord serve`` on the store (its trait refresher on, the default); ``events`` track events one after
+    another, each for another customer. Latency: from the client having the 200 to the customer's
+    ``events_total`` (GET /v1/profiles/customer_id:ID/traits, polled every 2 ms) counting the event."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from serving import LOOPBACK, accord_serve, free_port, start, stop
+
+    project = path.parent / "serve"
+    project.mkdir(exist_ok=True)
+    (project / "accord.yaml").write_text(f"store: 'duckdb:///{path.resolve()}'\ntraits:\n"
+                                         f"  computed: {json.dumps(DECLARED)}\n", encoding="utf-8")
+    port = free_port()
+    env = {**os.environ, "ACCORD_WRITE_KEY": "bench-write", "ACCORD_READ_KEY": "bench-read"}
+    proc = start(accord_serve(project, port), port, env, timeout=600)
+    write = {"Authorization": "Bearer bench-write", "Content-Type": "application/json"}
+    read = {"Authorization": "Bearer bench-read"}
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=30)
+
+    def get(path_: str) -> Any:
+        conn.request("GET", path_, headers=read)
+        response = conn.getresponse()
+        return json.loads(response.read())
+
+    def events_total(customer_id: str) -> float:
+        found = get(f"/v1/profiles/customer_id:{customer_id}/traits")["traits"].get("events_total")
+        return found["value"] if found else 0
+
+    latencies, missing = [], 0
+    try:
+        rng = np.random.default_rng(11)
+        for i in rng.choice(customers, events, replace=False):
+            customer_id = f"C{i}"
+            before = events_total(customer_id)
+            conn.request("POST", "/v1/track", headers=write, body=json.dumps(
+                {"userId": customer_id, "event": "Bench Ping", "messageId": uuid.uuid4().hex}))
+            response = conn.getresponse()
+            response.read()
+            accepted = time.perf_counter()
+            assert response.status == 200
+            while events_total(customer_id) != before + 1:
+                if time.perf_counter() - accepted > 10:
+                    missing += 1
+                    break
+                time.sleep(0.002)
+            else:
+                latencies.append((time.perf_counter() - accepted) * 1000)
+        refresher = get("/health")["trait_refresher"]
+    finally:
+        conn.close()
+        stop(proc)
+    ordered = sorted(latencies)
+
+    def pct(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else float("nan")
+
+    return {"events": events, "missing": missing, "ms_after_accepted": {
+        "p50": pct(0.5), "p99": pct(0.99), "max": round(max(ordered, default=float("nan")), 1)},
+        "refresher": refresher}
 
 
 def main() -> None:
@@ -221,6 +299,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/out/traits"))
     parser.add_argument("--keep", action="store_true", help="Keep the generated store.")
     parser.add_argument("--reuse", action="store_true", help="Reuse the store a --keep run left in --out.")
+    parser.add_argument("--serve-events", type=int, default=100,
+                        help="Then serve the store and time event accepted -> traits updated for this many "
+                             "events (0: skip).")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -250,6 +331,9 @@ def main() -> None:
                "target_seconds": 120, "met": figures["seconds"] <= 120,
                "duckdb_memory": os.environ["ACCORD_DUCKDB_MEMORY"], "load_average": [round(x, 2) for x in load],
                "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"}
+    if args.serve_events:
+        summary["event_to_traits"] = refresh_latency(path, args.customers, args.serve_events)
+        summary["load_average_after_serve"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(summary, indent=2))
     if not args.keep and not args.reuse:
         shutil.rmtree(args.out, ignore_errors=True)

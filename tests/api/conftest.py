@@ -68,8 +68,10 @@ def make_api(store_url: str) -> Iterator[Any]:
     clients: list[TestClient] = []
 
     def make(api_section: dict[str, Any] | None = None, environ: dict[str, str] | None = None,
-             identity: dict[str, Any] | None = None) -> Api:
-        cfg = ProjectConfig.model_validate({"store": store_url, "api": api_section or {}, "identity": identity or {}})
+             identity: dict[str, Any] | None = None, **sections: dict[str, Any]) -> Api:
+        """``sections``: further accord.yaml sections (``traits={...}``, ``segments={...}``)."""
+        cfg = ProjectConfig.model_validate({"store": store_url, "api": api_section or {}, "identity": identity or {},
+                                            **sections})
         client = TestClient(create_app(cfg, environ=KEYS_ENV if environ is None else environ))
         client.__enter__()
         clients.append(client)

@@ -147,3 +147,70 @@ def test_a_human_cannot_link_wins_over_a_must_link():
     result = cluster_edges("abc", edges(*rows), cannot_link={"a": {"c"}, "c": {"a"}})
     assert groups(result) == [["a", "b"], ["c"]]
     assert status(result)[("b", "c")] == ("rejected", "cannot_link:decision")
+
+
+def _reference_components(rids: list[str], pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Plain union-find, as the clustering once did it: the specification of _components."""
+    from accord.identity.clustering import cluster_id_for
+
+    parent = {r: r for r in rids}
+
+    def find(r: str) -> str:
+        while parent[r] != r:
+            r = parent[r]
+        return r
+
+    for a, b in pairs:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    members: dict[str, list[str]] = {}
+    for r in rids:
+        members.setdefault(find(r), []).append(r)
+    return {r: cluster_id_for(group) for group in members.values() for r in group}
+
+
+def test_graph_components_equal_a_plain_union_find_on_random_graphs():
+    import random
+
+    from accord.identity.clustering import _components
+
+    rng = random.Random(7)
+    for trial in range(30):
+        rids = sorted({f"s{rng.randint(0, 3)}:{rng.randint(0, 500)}" for _ in range(rng.randint(1, 300))})
+        pairs = [tuple(rng.sample(rids, 2)) for _ in range(rng.randint(0, len(rids)))] if len(rids) > 1 else []
+        kept = sorted(rng.sample(range(len(pairs)), rng.randint(0, len(pairs)))) if pairs else []
+        ea, eb = [a for a, _ in pairs], [b for _, b in pairs]
+        got = _components(rids, ea, eb, kept)
+        assert got == _reference_components(rids, [pairs[i] for i in kept]), trial
+
+
+def test_two_groups_sharing_a_full_name_never_conflict_by_name():
+    import random
+
+    from accord.identity.clustering import _share_full_name
+    from accord.identity.constraints import groups_conflict
+
+    rng = random.Random(5)
+    pool = [("robert", "lee"), ("bob", "lee"), ("r", "lee"), ("ann", None), ("a", None), ("lee", "robert"),
+            ("francis", "ng"), ("francesca", "ng"), ("f", "ng"), ("b", None)]
+    checked = 0
+    for _ in range(3000):
+        a, b = set(rng.sample(pool, rng.randint(1, 3))), set(rng.sample(pool, rng.randint(1, 3)))
+        if _share_full_name(a, b):
+            checked += 1
+            assert not groups_conflict(a, b), (a, b)
+    assert checked > 100
+
+
+def test_weak_bridges_are_found_among_many_clusters_without_one():
+    # Many strong pairs, and one cluster where a weak edge alone joins two strong triangles.
+    rows = [(f"p{i}a", f"p{i}b", 0.999) for i in range(50)]
+    rows += [("a", "b", 0.999), ("b", "c", 0.999), ("a", "c", 0.999),
+             ("d", "e", 0.999), ("e", "f", 0.999), ("d", "f", 0.999), ("c", "d", 0.96)]
+    nodes = sorted({n for a, b, _ in rows for n in (a, b)})
+    result = cluster_edges(nodes, edges(*rows), ClusterOptions(auto_merge_threshold=0.95))
+    assert result.bridges_cut == 1
+    assert status(result)[("c", "d")] == ("review", "weak_bridge")
+    assert result.clusters["a"] != result.clusters["f"]
+    assert sum(1 for g in groups(result) if len(g) == 2) == 50

@@ -64,6 +64,20 @@ def test_a_composite_takes_each_value_from_the_most_complete_member_and_every_li
     assert (lone["rid"], lone["std_family_name"], lone["std_emails"]) == ("s:3", "lee", None)
 
 
+
+def test_a_list_column_without_any_value_gives_every_composite_none():
+    """Every phone invalid (or no emails at all): the list column is empty after exploding."""
+    model = IdentityModel(default_model_settings())
+    std = pd.DataFrame({
+        "rid": ["s:1", "s:2", "s:3"],
+        "std_given_name": ["ann", "anne", "bo"],
+        "std_family_name": ["lee", "lee", "ng"],
+        "std_emails": [None, None, None],
+        "std_email": [None, None, None],
+    })
+    out = composite_records(std, [0, 0, 1], model)
+    assert len(out) == 2 and out["std_emails"].isna().all()
+
 def test_the_arrow_model_table_equals_the_models_own_input_table(std):
     model = IdentityModel(default_model_settings())
     assert model_table(std, model).equals(model.input_table(std))

@@ -11,6 +11,7 @@ from accord.errors import AccordError
 from accord.identity.incremental import resolve_changes, resolve_records
 from accord.identity.stage import explain, resolve
 from accord.profiles import build_profiles, record_decision
+from accord.profiles.identifiers import refresh_customer_identifiers
 from tests.identity.conftest import save_model
 from tests.identity.people import insert_records, population
 
@@ -115,6 +116,20 @@ def test_existing_customers_keep_their_ids_when_records_are_added(resolved, batc
     # Golden records were recomputed for the customers the changes touched, not for everyone.
     touched = {after[f"{s}:{k}"] for s, k in report.scope}
     assert profiles.golden.customers == len(touched) < len(set(after.values()))
+
+
+def test_the_identifier_index_refreshed_for_the_touched_customers_equals_a_whole_refresh(resolved, batches,
+                                                                                        settings):
+    store = resolved
+    index = "SELECT * FROM customer_identifiers ORDER BY id_type, value, customer_id"
+    before = store.fetchall(index)
+    insert_records(store, batches[1], run_id="run_b")
+    report = resolve_changes(store, CFG, "run_2", settings=settings)
+    build_profiles(store, CFG, None, "run_2", scope=report.scope)
+    scoped = store.fetchall(index)
+    with store.transaction():
+        refresh_customer_identifiers(store)
+    assert store.fetchall(index) == scoped != before
 
 
 def test_a_changed_record_is_standardized_again(resolved, batches, settings):

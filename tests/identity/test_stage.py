@@ -123,3 +123,17 @@ def test_splink_warnings_go_to_the_report_not_to_stderr(store, capfd):
     captured = capfd.readouterr()
     assert "not observed" not in captured.err and "WARNING" not in captured.err
     assert len(report.warnings) == len(set(report.warnings))
+
+
+def test_edge_parts_stack_as_pandas_concat_of_object_frames_would():
+    import numpy as np
+
+    from accord.identity.stage import _stack
+
+    rules = pd.DataFrame({"record_a": ["a:1"], "record_b": ["b:1"], "rule_or_model": ["rule:email"], "priority": [10],
+                          "probability": None, "match_weight": None})
+    model = pd.DataFrame({"record_a": ["a:1", "a:2"], "record_b": ["c:1", "c:2"], "probability": [0.7, np.nan],
+                          "match_weight": [1.2, 0.5]}).assign(rule_or_model="model:v1", priority=None)
+    partial = pd.DataFrame({"record_a": ["x:1"], "record_b": ["y:1"]})
+    for parts in ([rules, model], [model, rules], [rules, model, partial]):
+        pd.testing.assert_frame_equal(_stack(parts), pd.concat([p.astype(object) for p in parts], ignore_index=True))

@@ -42,6 +42,15 @@ def test_the_access_log_never_holds_the_identifier_used_to_look_up(api: Any, wor
     assert not any(n.lower() in text for n in ANN_IDENTIFIERS)
 
 
+def test_a_customer_page_read_in_the_dashboard_is_logged_without_identifiers(api: Any, world: World) -> None:
+    from tests.privacy.conftest import ROLE_KEYS
+
+    api.client.post("/ui/login", data={"api_key": ROLE_KEYS["analyst"], "next": "/ui/"}, follow_redirects=False)
+    assert api.client.get(f"/ui/customers/{world.ann}").status_code == 200
+    assert api.rows("SELECT actor, role, channel, action, customer_id FROM access_log") == [
+        ("key:env:ACCORD_ANALYST_KEY", "analyst", "ui", "profile.read", world.ann)]
+
+
 def test_the_audit_endpoint_lists_accesses_to_a_customer(api: Any, world: World) -> None:
     api.call("GET", f"/v1/profiles/customer_id:{world.ann}", role="read", purpose="churn call")
     entries = api.call("GET", f"/v1/privacy/audit?customer_id={world.ann}", role="steward").json()["entries"]

@@ -126,3 +126,22 @@ def test_erasure_empties_the_standardizers_memoized_values(world: World) -> None
     standardize_email("Ann.Quill@Example.com")
     erase(world.store, world.ann, actor="user:test")
     assert standardize_email.cache_info().currsize == 0
+
+
+def test_erasure_records_that_trained_models_must_be_retrained_and_a_later_training_settles_it(
+        world: World) -> None:
+    from datetime import datetime, timedelta
+
+    from accord.privacy.stage import settle_model_exclusions
+
+    model_sql = world.store.type_sql("INSERT INTO identity_models (version, trained_at, run_id, fingerprint, settings) "
+                                     "VALUES (?, ?, 'run_1', 'f', CAST('{}' AS ${JSON}))")
+    world.store.execute(model_sql, (1, datetime(2024, 1, 1)))
+    receipt = erase(world.store, world.ann, actor="user:test")
+    assert world.store.fetchall("SELECT model, receipt_id, retrained_at FROM model_exclusions") == [
+        ("identity", receipt.receipt_id, None)]
+    assert settle_model_exclusions(world.store) == {"identity": 1}  # the stored model still holds what it learnt
+    retrained = receipt.erased_at + timedelta(hours=1)
+    world.store.execute(model_sql, (2, retrained))
+    assert settle_model_exclusions(world.store) == {}
+    assert world.store.fetchall("SELECT retrained_at FROM model_exclusions") == [(retrained,)]

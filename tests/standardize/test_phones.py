@@ -68,3 +68,26 @@ def test_an_international_number_of_the_records_own_country_gives_the_same_e164_
     assert standardize_phone("+44 20 7946 0018", "GB").e164 == "+442079460018"
     assert standardize_phone("+44 (0) 20 7946 0018", "GB").e164 == "+442079460018"
     assert standardize_phone("+44 20 7946 0018", "US").e164 == "+442079460018"
+
+
+def test_phone_cells_in_arrays_equal_the_per_value_lists():
+    import random
+
+    from accord.standardize.phones import standardize_phone_cells, standardize_phone_list
+
+    rng = random.Random(3)
+    cells = ['["+1 212 555 0100", "(212) 555-0100"]', '[]', '[ ]', '[""]', '["  "]', '["+ 44 20 7946 0018"]',
+             '["0000000"]', '["123456789"]', '["212-555-0100 x12"]', '["n/a"]', 'not json', '["a\\"b"]',
+             '[1, "2125550100"]', None, '', '  ["2125550100"]  ', '["2125550100",]', '["+4930123456"]',
+             '["030 1234567"]', '["+33 1 23 45 67 89"]', '["07700 900123"]', '["+447700900123"]', '["١٢٣٤٥٦٧"]']
+    regions = ["US"] * len(cells)
+    for _ in range(1500):
+        items = ['"' + "".join(rng.choice("0123456789 +()-./x#a") for _ in range(rng.randint(0, 16))) + '"'
+                 for _ in range(rng.randint(0, 3))]
+        cells.append("[" + ", ".join(items) + "]")
+        cells.append('["' + rng.choice(["+1", "+44", "+49", "+33", "0", ""])
+                     + "".join(rng.choice("0123456789 -") for _ in range(rng.randint(6, 12))) + '"]')
+        regions += [rng.choice(["US", "GB", "DE", "FR", "AR", "BR", "JP"]) for _ in range(2)]
+    got = standardize_phone_cells(cells, regions)
+    assert got == [standardize_phone_list(c, r) for c, r in zip(cells, regions)]
+    assert sum(1 for phones, _ in got if phones) > 300  # the array path found many numbers

@@ -121,3 +121,17 @@ def test_parallel_and_serial_results_are_equal(monkeypatch):
         for i in range(40)
     ])
     pd.testing.assert_frame_equal(standardize_records(frame, workers=2), standardize_records(frame, workers=1))
+
+
+def test_names_in_one_pass_equal_the_per_combination_rows():
+    import random
+
+    from accord.standardize.records import _name_row, _name_rows
+
+    rng = random.Random(8)
+    givens = ["Ann", "ANNE", " bob ", "Robert", "Dr. Jean-Luc", "N/A", "", None, "José", "B.", "Mary Jane", "unknown"]
+    families = ["Lee", "SMITH jr", "O'Brien", "von Trapp", "n/a", "", None, "Müller", "Ng", "-"]
+    fulls = ["Ann Lee", "SMITH, Bob", "Dr. Robert Ng III", "", None, "N/A", "Jean-Luc Picard", "Lee"]
+    combos = list(dict.fromkeys((rng.choice(givens), rng.choice(families), rng.choice(fulls)) for _ in range(600)))
+    got = _name_rows(*[list(c) for c in zip(*combos)])
+    assert got == [_name_row(*c) for c in combos]

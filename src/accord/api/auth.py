@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import os
 import re
@@ -89,7 +90,9 @@ class ApiKey:
     role: Role
 
 
+@functools.lru_cache(maxsize=256)
 def hash_key(key: str) -> str:
+    """'sha256:' and the hex digest (cached: every request hashes the key it presents)."""
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 

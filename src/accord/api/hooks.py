@@ -22,6 +22,8 @@ its own connection to the store, so a slow hook never holds up collection:
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,7 +101,47 @@ BeforeCommit = Callable[[Store, Collected], Collected]
 AfterCommit = Callable[[Store, Committed], None]
 
 
+class Busy:
+    """Marks latency-critical work in progress (``with busy:``; nestable, any thread) so that background
+    work can give way to it: the trait refresher waits (``wait_clear``, bounded) before each statement
+    while a collection hook is re-deciding segments and queueing webhooks."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active = 0
+
+    def __enter__(self) -> Busy:
+        with self._cond:
+            self._active += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._active -= 1
+            if not self._active:
+                self._cond.notify_all()
+
+    @property
+    def busy(self) -> bool:
+        return self._active > 0
+
+    def wait_clear(self, timeout: float) -> bool:
+        """Wait until nothing is marked busy, at most ``timeout`` seconds; whether it cleared."""
+        if not self._active:  # the common case, without the lock
+            return True
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._active:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+
 @dataclass
 class CollectHooks:
     before_commit: list[BeforeCommit] = field(default_factory=list)
     after_commit: list[AfterCommit] = field(default_factory=list)
+    busy: Busy = field(default_factory=Busy)
+    """Held by the after-commit hooks on the webhook path (segments) while they work; see ``Busy``."""

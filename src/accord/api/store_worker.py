@@ -8,7 +8,9 @@ process has its own.
 
 Reads (``await read(fn)``: profile lookups) run on a small pool of reader threads, each with its
 own connection to the store (``Store.reader()``), in parallel with the writer and with each other;
-they see what is committed, so what a 2xx acknowledged is visible to them.
+they see what is committed, so what a 2xx acknowledged is visible to them. On DuckDB, a group made
+only of the reads' access-audit rows is made durable in a journal file instead of a commit and moved
+into the store in batches (``audit_journal.py``).
 
 A group is first appended as it is: the primary keys refuse a messageId stored before, and
 only then (a client's retry) is the group redone with ``Store.insert_new``, whose duplicate
@@ -34,6 +36,8 @@ from typing import Any, TypeVar
 import orjson
 import pyarrow as pa
 
+from accord.api.audit_journal import TABLE as AUDIT_TABLE
+from accord.api.audit_journal import AuditJournal, journal_path
 from accord.api.hooks import CollectHooks, Committed
 from accord.api.messages import EVENT_COLUMNS, SIGNAL_COLUMNS, Collected, now_utc
 from accord.events import Signal, StitchRules, Stitched, stitch_signals
@@ -99,6 +103,8 @@ class StoreWorker:
         self._read_pool: ThreadPoolExecutor | None = None
         self._hook_queue: queue.Queue[Committed | None] = queue.Queue()
         self._hook_thread: threading.Thread | None = None
+        self._journal: AuditJournal | None = None
+        """DuckDB: access-audit rows are fsynced here before the answer, moved into the store in batches."""
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -129,6 +135,9 @@ class StoreWorker:
         if self._store is not None:
             self._store.close()
             self._store = None
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
 
     # --- what request handlers call ---------------------------------------------------------
 
@@ -194,10 +203,15 @@ class StoreWorker:
             return
         self._ready.set()
         while True:
-            job = self._queue.get()
+            try:  # access-audit rows in the journal move into the store within FLUSH_SECONDS
+                job = self._queue.get(timeout=self._journal.wait() if self._journal is not None else None)
+            except queue.Empty:
+                self._move_journal()
+                continue
             if job is None:
                 break
             if job.call is not None:
+                self._move_journal()  # a call (e.g. the audit API) sees every access row
                 self._run_call(job)
                 continue
             group, rows = [job], len(job.collected.events)  # type: ignore[union-attr]
@@ -211,13 +225,18 @@ class StoreWorker:
                     stop = True
                     break
                 if nxt.call is not None:
+                    self._move_journal()
                     self._run_call(nxt)
                     continue
                 group.append(nxt)
                 rows += len(nxt.collected.events)  # type: ignore[union-attr]
-            self._commit_group(group)
+            if self._journal is not None and all(_audit_only(j) for j in group):
+                self._journal_group(group)
+            else:
+                self._commit_group(group)
             if stop:
                 break
+        self._move_journal()
         # The connection stays open until stop() has stopped the hook thread and the readers: on DuckDB
         # they are cursors of this connection and would fail mid-hook if it closed first.
 
@@ -237,6 +256,9 @@ class StoreWorker:
         # Arrow initialises itself lazily on the first conversion, which can take a second:
         # do it now rather than in the first request.
         pa.array([datetime(2000, 1, 1)], type=pa.timestamp("us"))
+        if self._journal is None and self._store.dialect == "duckdb" and (path := journal_path(self.store_url)):
+            self._journal = AuditJournal(path)
+            self._journal.recover(self._store)  # rows a crash left between the answer and the store
         self._stitch_pending()
 
     def _run_call(self, job: _Job) -> None:
@@ -249,6 +271,29 @@ class StoreWorker:
             self._recover()
             return
         self._settle(job, result=result)
+
+    def _journal_group(self, group: list[_Job]) -> None:
+        """Make the group's access rows durable in the journal, then answer; they move into the store later."""
+        assert self._journal is not None
+        try:
+            self._journal.append([(j.row[1], j.row[2]) for j in group])  # type: ignore[index]
+        except OSError:
+            log.exception("could not write the access-audit journal; committing its rows to the store instead")
+            self._commit_group(group)
+            return
+        for job in group:
+            self._settle(job)
+        if self._journal.due():
+            self._move_journal()
+
+    def _move_journal(self) -> None:
+        if self._journal is None or not self._journal.pending:
+            return
+        try:
+            self._journal.move(self._store)  # type: ignore[arg-type]
+        except Exception:  # noqa: BLE001 - the rows stay in the journal (and on disk) for the next try
+            log.exception("could not move access-audit rows into the store; will retry")
+            self._recover()
 
     def _commit_group(self, group: list[_Job]) -> None:
         try:
@@ -471,6 +516,12 @@ class StoreWorker:
             job.loop.call_soon_threadsafe(settle)
         except RuntimeError:  # the loop has closed: nobody is waiting any more
             pass
+
+
+def _audit_only(job: _Job) -> bool:
+    """Whether the job is one access-audit row and nothing else (``append_row`` into access_log)."""
+    return (job.row is not None and job.row[0] == AUDIT_TABLE and job.append is None and job.call is None
+            and job.collected is not None and not job.collected.events and not job.collected.signals)
 
 
 def _insert_rows(store: Store, rows: list[tuple[str, tuple[str, ...], tuple[Any, ...]]]) -> None:

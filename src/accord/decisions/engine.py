@@ -74,7 +74,8 @@ class DecideRequest:
 
 @dataclass(frozen=True)
 class PreparedOffer:
-    """An offer with what its explanation says that does not depend on the request."""
+    """An offer with what its explanation says that does not depend on the request, and what its
+    guardrails check at hand (the guardrails run for every offer of every request)."""
 
     offer: Offer
     validity: str | None
@@ -83,12 +84,32 @@ class PreparedOffer:
     cap: FrequencyCap
     cap_window: timedelta
 
+    @classmethod
+    def of(cls, o: Offer, default_cap: FrequencyCap) -> PreparedOffer:
+        spec = o.spec
+        cap = spec.frequency_cap or default_cap
+        return cls(o, f"valid {spec.valid_from or '…'} to {spec.valid_to or '…'}"
+                   if spec.valid_from or spec.valid_to else None,
+                   f"eligibility: {describe(o.condition)}" if o.condition is not None else None,
+                   tuple(f"consent {p} granted" for p in spec.requires_consent), cap, timedelta(days=cap.days))
+
+    @property
+    def checks(self) -> tuple[Any, ...]:
+        """(id, valid_from, valid_to, channels, placements, purposes, condition, its text, item, product,
+        cap max)."""
+        spec = self.offer.spec
+        return (spec.id, spec.valid_from, spec.valid_to, frozenset(spec.channels) if spec.channels else None,
+                frozenset(spec.placements) if spec.placements else None, tuple(spec.requires_consent),
+                self.offer.condition, spec.eligibility, spec.inventory, spec.product_id, self.cap.max)
+
 
 @dataclass(frozen=True)
 class Catalog:
     """What changes slowly, read together and swapped in at once."""
 
     offers: tuple[PreparedOffer, ...] = ()
+    checks: tuple[tuple[Any, ...], ...] = ()
+    """``PreparedOffer.checks`` of each offer, in the same order."""
     conditions: tuple[Any, ...] = ()
     full_profile: bool = False
     items: tuple[str, ...] = ()
@@ -97,16 +118,46 @@ class Catalog:
     model: PropensityModel | None = None
     posteriors: BetaPosteriors = field(default_factory=lambda: BetaPosteriors(1.0, 1.0))
     loaded_at: datetime | None = None
+    generation: int = 0
+    """``DecisionEngine.invalidate`` calls made before this catalog was read: a catalog read before an
+    offer changed is stale however recently it was read."""
 
 
-@dataclass
 class _Candidate:
-    offer: Offer
-    rules: list[str] = field(default_factory=list)
-    id: str = field(init=False)
+    """An offer that passed every guardrail, with what its explanation needs: the rules' texts are
+    built only for the offers an answer returns (a few of some fifty candidates)."""
 
-    def __post_init__(self) -> None:
-        self.id = self.offer.spec.id
+    __slots__ = ("prepared", "offer", "id", "given", "stock", "bought_days", "channel", "placement")
+
+    def __init__(self, prepared: PreparedOffer, given: int, stock: int | None, bought_days: int | None,
+                 channel: str | None, placement: str | None):
+        self.prepared = prepared
+        self.offer = prepared.offer
+        self.id = prepared.offer.spec.id
+        self.given = given
+        self.stock = stock
+        self.bought_days = bought_days
+        self.channel = channel
+        self.placement = placement
+
+    @property
+    def rules(self) -> list[str]:
+        """The guardrails this offer passed, in words."""
+        p, spec = self.prepared, self.offer.spec
+        rules = [p.validity] if p.validity else []
+        if spec.channels:
+            rules.append(f"channel {self.channel}")
+        if spec.placements:
+            rules.append(f"placement {self.placement}")
+        rules += p.consent
+        if p.eligibility:
+            rules.append(p.eligibility)
+        if self.stock is not None:
+            rules.append(f"in stock: {self.stock} of {spec.inventory}")
+        if self.bought_days is not None:
+            rules.append(f"not bought in the last {self.bought_days} days")
+        rules.append(f"frequency {self.given} of {p.cap.max} in {p.cap.days:g} days")
+        return rules
 
 
 class _UnitLocks:
@@ -139,6 +190,7 @@ class DecisionEngine:
                                longest_cap=settings.guardrails.frequency_cap.days)
         self._sensitive = {s.lower() for s in settings.guardrails.sensitive_attributes}
         self._refreshing = threading.Lock()
+        self._generation = 0
         self._units = _UnitLocks()
 
     @property
@@ -158,28 +210,31 @@ class DecisionEngine:
     def refresh(self, store: Store, *, force: bool = False) -> Catalog:
         """The catalog, re-read when older than ``refresh_seconds`` (or ``force``)."""
         cat = self.catalog
-        if not force and self._fresh(cat):
+        if not force and self._fresh(cat, self.refresh_seconds):
             return cat
         with self._refreshing:
-            if not force and self._fresh(self.catalog):  # another thread refreshed while this one waited
+            if not force and self._fresh(self.catalog, self.refresh_seconds):  # another thread refreshed meanwhile
                 return self.catalog
             self.catalog = self._load(store, self.catalog)
             return self.catalog
 
-    def _fresh(self, cat: Catalog) -> bool:
-        return cat.loaded_at is not None and self.clock() - cat.loaded_at < timedelta(seconds=self.refresh_seconds)
+    def refresh_ahead(self, store: Store) -> None:
+        """Re-read the catalog once it is half as old as ``refresh_seconds``: called off the request path
+        (the API's log writer thread, every tick), so that no decision waits for offers, the model and
+        the posteriors to be read; ``refresh`` still re-reads a stale one should this not run."""
+        if not self._fresh(self.catalog, self.refresh_seconds / 2):
+            self.refresh(store, force=True)
+
+    def _fresh(self, cat: Catalog, seconds: float) -> bool:
+        return (cat.loaded_at is not None and cat.generation == self._generation
+                and self.clock() - cat.loaded_at < timedelta(seconds=seconds))
 
     def _load(self, store: Store, before: Catalog) -> Catalog:
+        generation = self._generation  # an offer changed after this point makes what is read here stale
         now = self.clock()
         g = self.settings.guardrails
         offers = load_offers(store, self.settings)
-        prepared = tuple(PreparedOffer(
-            o, f"valid {o.spec.valid_from or '…'} to {o.spec.valid_to or '…'}"
-            if o.spec.valid_from or o.spec.valid_to else None,
-            f"eligibility: {describe(o.condition)}" if o.condition is not None else None,
-            tuple(f"consent {p} granted" for p in o.spec.requires_consent),
-            o.spec.frequency_cap or g.frequency_cap, timedelta(days=(o.spec.frequency_cap or g.frequency_cap).days))
-            for o in offers)
+        prepared = tuple(PreparedOffer.of(o, g.frequency_cap) for o in offers)
         conditions = tuple(o.condition for o in offers if o.condition is not None)
         version = active_model_version(store)
         if version is None:
@@ -193,13 +248,15 @@ class DecisionEngine:
             ex = self.settings.exploration
             posteriors = load_posteriors(store, self.settings.model.label, ex.context, ex.prior_alpha,
                                          ex.prior_beta, now)
-        return Catalog(prepared, conditions, not reads_only_traits_and_consent(conditions),
+        return Catalog(prepared, tuple(p.checks for p in prepared), conditions,
+                       not reads_only_traits_and_consent(conditions),
                        tuple(sorted({o.spec.inventory for o in offers if o.spec.inventory})),
                        any(o.spec.product_id for o in offers), max(p.cap.days for p in prepared) if prepared
-                       else g.frequency_cap.days, model, posteriors, now)
+                       else g.frequency_cap.days, model, posteriors, now, generation)
 
     def invalidate(self) -> None:
         """Re-read offers and models at the next decision (after an offer changed)."""
+        self._generation += 1
         self.catalog = replace(self.catalog, loaded_at=None)
 
     # --- deciding -------------------------------------------------------------------------------
@@ -310,46 +367,42 @@ class DecisionEngine:
         counts: dict[str, list[datetime]] = {}
         for offer_id, at in given:
             counts.setdefault(offer_id, []).append(at)
+        stock = found.stock
+        channel, placement = request.channel, request.placement
+        bought_days = g.already_bought_days if bought is not None else None
+        verdicts: dict[str, bool] = {}  # offers often share a condition: evaluated once per request
         out: list[_Candidate] = []
-        for p in cat.offers:
-            offer, spec = p.offer, p.offer.spec
-            if spec.valid_from and now < spec.valid_from or spec.valid_to and now >= spec.valid_to:
+        for p, (offer_id, valid_from, valid_to, channels, placements, purposes, condition, text, item, product,
+                cap_max) in zip(cat.offers, cat.checks):
+            if valid_from and now < valid_from or valid_to and now >= valid_to:
                 continue
-            if spec.channels and request.channel not in spec.channels:
+            if channels is not None and channel not in channels:
                 continue
-            if spec.placements and request.placement not in spec.placements:
+            if placements is not None and placement not in placements:
                 continue
-            if any(consent.get(c) != "granted" for c in spec.requires_consent):
+            if purposes and any(consent.get(c) != "granted" for c in purposes):
                 continue
-            if offer.condition is not None and (profile is None or not passes(offer.condition, profile)):
+            if condition is not None:
+                if profile is None:
+                    continue
+                ok = verdicts.get(text)
+                if ok is None:
+                    ok = verdicts[text] = passes(condition, profile)
+                if not ok:
+                    continue
+            left = stock.get(item) if item is not None else None
+            if left is not None and left <= 0:
                 continue
-            item = spec.inventory
-            if item is not None and item in found.stock and found.stock[item] <= 0:
-                continue
-            product = spec.product_id
             if bought is not None and product is not None and product in bought:
                 continue
-            times = counts.get(spec.id)
+            times = counts.get(offer_id)
             n = 0
             if times:
                 since = now - p.cap_window
                 n = sum(1 for at in times if at >= since)
-            if n >= p.cap.max:
+            if n >= cap_max:
                 continue
-            rules = [p.validity] if p.validity else []
-            if spec.channels:
-                rules.append(f"channel {request.channel}")
-            if spec.placements:
-                rules.append(f"placement {request.placement}")
-            rules += p.consent
-            if p.eligibility:
-                rules.append(p.eligibility)
-            if item is not None and item in found.stock:
-                rules.append(f"in stock: {found.stock[item]} of {item}")
-            if bought is not None and product is not None:
-                rules.append(f"not bought in the last {g.already_bought_days} days")
-            rules.append(f"frequency {n} of {p.cap.max} in {p.cap.days:g} days")
-            out.append(_Candidate(offer, rules))
+            out.append(_Candidate(p, n, left, bought_days if product is not None else None, channel, placement))
         return out
 
     # --- ranking --------------------------------------------------------------------------------
@@ -367,7 +420,8 @@ class DecisionEngine:
                          f"{'unknown' if model.auc is None else format(model.auc, '.3f')} below "
                          f"model.min_auc {m.min_auc}); ranked by rules")
             return False
-        cold = [c.id for c in candidates if not model.is_warm(c.id, m.min_offer_examples)]
+        examples, least = model.offer_examples, m.min_offer_examples
+        cold = [c.id for c in candidates if examples.get(c.id, 0) < least]  # model.is_warm, inlined: 50 a request
         if cold:
             notes.append(f"model v{model.version}: cold for {', '.join(cold[:5])}"
                          f"{' …' if len(cold) > 5 else ''} (fewer than {m.min_offer_examples} examples); "
@@ -435,4 +489,4 @@ class DecisionEngine:
 
     @staticmethod
     def _explain(c: _Candidate, features: list[dict[str, Any]], explored: bool) -> dict[str, Any]:
-        return {"rules": list(c.rules), "features": features, "exploration": explored}
+        return {"rules": c.rules, "features": features, "exploration": explored}

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -133,12 +134,21 @@ class DecisionLog:
                 return  # still unwritten (the store refuses writes): callers find no decision
 
 
+HOUSEKEEPING_RETRY_SECONDS = 1.0
+"""After a failed housekeeping run, the log writer waits this long before the next (the log is not spammed)."""
+
+
 class LogWriter:
     """A thread with its own store connection that writes the pending decisions every ``interval``
-    seconds, so that deciding never waits for a commit."""
+    seconds, so that deciding never waits for a commit. ``housekeeping(store)``, if given, runs at
+    ``start`` and after every write, on the same thread and connection: work kept off the request path
+    (the API keeps the decision engine's catalog fresh with it)."""
 
-    def __init__(self, log: DecisionLog, store_url: str, interval: float = 0.05):
+    def __init__(self, log: DecisionLog, store_url: str, interval: float = 0.05,
+                 housekeeping: Callable[[Store], None] | None = None):
         self.log, self.store_url, self.interval = log, store_url, interval
+        self.housekeeping = housekeeping
+        self._housekeep_after = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._store: Store | None = None
@@ -147,6 +157,7 @@ class LogWriter:
         from accord.store import open_store
 
         self._store = open_store(self.store_url)
+        self._housekeep()  # before the first request: it finds offers and the model loaded
         self._thread = threading.Thread(target=self._run, name="accord-decision-log", daemon=True)
         self._thread.start()
 
@@ -157,6 +168,16 @@ class LogWriter:
                 self.log.flush(self._store)
             except Exception:  # noqa: BLE001 - kept pending, retried next time
                 log.exception("could not write the decision log; will retry")
+            self._housekeep()
+
+    def _housekeep(self) -> None:
+        if self.housekeeping is None or self._store is None or time.monotonic() < self._housekeep_after:
+            return
+        try:
+            self.housekeeping(self._store)
+        except Exception:  # noqa: BLE001 - requests do the same work themselves when this fails
+            log.exception("decision log writer: housekeeping failed; retrying in %g s", HOUSEKEEPING_RETRY_SECONDS)
+            self._housekeep_after = time.monotonic() + HOUSEKEEPING_RETRY_SECONDS
 
     def stop(self) -> None:
         """Stop and write whatever is still pending."""

@@ -33,13 +33,15 @@ class PropensityModel:
     label: str
     summary: dict[str, Any] = field(default_factory=dict)
     _codes: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
+    _names: tuple[str, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         self._codes = {name: {v: i for i, v in enumerate(values)} for name, values in self.categories.items()}
+        self._names = (*self.traits, *CONTEXT_FEATURES, OFFER_FEATURE)
 
     @property
     def feature_names(self) -> list[str]:
-        return [*self.traits, *CONTEXT_FEATURES, OFFER_FEATURE]
+        return list(self._names)
 
     def rows(self, traits: Mapping[str, Any], context: Mapping[str, str | None], offer_ids: Sequence[str]
              ) -> np.ndarray:
@@ -68,20 +70,21 @@ class PropensityModel:
         return np.asarray(self.booster.predict(x, pred_contrib=True, num_threads=1), dtype=float)
 
     def top_contributions(self, contrib_row: np.ndarray, x_row: np.ndarray, n: int = 3) -> list[dict[str, Any]]:
-        names = self.feature_names
-        order = np.argsort(-np.abs(contrib_row[:-1]))[:n]
+        names = self._names
+        order = np.argsort(-np.abs(contrib_row[:-1]))[:n].tolist()
+        contrib, values = contrib_row.tolist(), x_row.tolist()  # plain floats: numpy scalars cost more each
         out = []
         for j in order:
-            if contrib_row[j] == 0:
+            if contrib[j] == 0:
                 continue
-            out.append({"feature": names[j], "value": self._display(j, x_row[j]),
-                        "contribution": round(float(contrib_row[j]), 6)})
+            out.append({"feature": names[j], "value": self._display(j, values[j]),
+                        "contribution": round(contrib[j], 6)})
         return out
 
     def _display(self, j: int, value: float) -> Any:
-        if np.isnan(value):
+        if value != value:  # NaN: missing
             return None
-        name = self.feature_names[j]
+        name = self._names[j]
         if name in self.categories:
             return self.categories[name][int(value)]
         return float(value)

@@ -21,6 +21,7 @@ Each message is stitched in order, in the caller's transaction.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,7 @@ from accord.events import customers as cx
 from accord.events.accounts import join_account
 from accord.events.model import ModelMatch, identify_record, person_fields
 from accord.events.rules import PERSON_TYPES, Identifier, StitchRules
+from accord.privacy.pii import env_codec, has_tokens_in, reveal_tree, standard_form
 
 log = logging.getLogger("accord.events")
 
@@ -131,8 +133,32 @@ def _attach_rest(store: Any, rules: StitchRules, customer_id: str, identifiers: 
     cx.attach(store, customer_id, to_attach, at, new_customer=new_customer)
 
 
+def _plain_traits(traits: dict[str, Any] | None, rules: StitchRules
+                  ) -> tuple[dict[str, Any] | None, Callable[[list[Identifier]], list[Identifier]] | None]:
+    """The traits as sent, and how to key their identifiers: traits collected with ``privacy.encryption``
+    hold tokens, which are read with the environment's keys; their emails and phones are then looked up
+    and indexed by keyed hash only, as the identifier index holds encrypted values."""
+    if not traits or not has_tokens_in(traits):
+        return traits, None
+    codec = env_codec()
+
+    def blinded(identifiers: list[Identifier]) -> list[Identifier]:
+        out = []
+        for ident in identifiers:
+            if ident.id_type in ("email", "phone"):
+                blind = codec.blind(ident.id_type, standard_form(ident.id_type, ident.value, rules.default_region))
+                ident = Identifier(ident.id_type, blind, (blind,), ident.priority)
+            out.append(ident)
+        return out
+
+    return reveal_tree(codec, traits), blinded
+
+
 def _identify(store: Any, rules: StitchRules, signal: Signal, at: datetime, model: ModelMatch | None) -> Stitched:
-    identifiers = rules.identifiers(signal.user_id, signal.anonymous_id, signal.traits)
+    traits, keyed = _plain_traits(signal.traits, rules)
+    identifiers = rules.identifiers(signal.user_id, signal.anonymous_id, traits)
+    if keyed is not None:
+        identifiers = keyed(identifiers)
     known = cx.customers_of(store, identifiers)
     decided = _decide(rules, {i: c for i, c in known.items() if i.id_type != "anonymous_id"})
     if decided is None and not any(known[i] for i in identifiers if i.id_type != "anonymous_id"):
@@ -148,7 +174,7 @@ def _identify(store: Any, rules: StitchRules, signal: Signal, at: datetime, mode
                         ["no userId, email or phone: nobody to stitch"])
     if model is not None:
         key = signal.user_id or f"anonymous:{signal.anonymous_id}"
-        record = identify_record(key, signal.traits or {}, signal.user_id)
+        record = identify_record(key, traits or {}, signal.user_id)  # stored encrypted (resolve_records)
         if person_fields(record):
             customer_id = model(store, record)
             if customer_id is not None:

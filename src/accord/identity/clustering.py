@@ -22,12 +22,14 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
-from accord.identity.constraints import Name, dob_conflict, groups_conflict
+from accord.identity.constraints import Name, dob_conflict, groups_conflict, is_initial
 
 # unique_values keys compared leniently (see constraints) rather than for equality.
 DOB_KEY = "dob"
@@ -53,15 +55,21 @@ class ClusterResult:
     bridges_cut: int = 0
 
 
-@dataclass
 class _Group:
-    members: list[str]
-    unique: dict[str, str] = field(default_factory=dict)
-    dobs: set[str] = field(default_factory=set)
-    names: set[Name] = field(default_factory=set)
-    identifiers: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    forbidden: set[str] = field(default_factory=set)
-    """Records a human decided are someone else (cannot-link partners of the members)."""
+    """A group of records being merged: its members and the values its constraints compare.
+    A plain class with slots: the clustering makes one per record an edge touches."""
+
+    __slots__ = ("members", "unique", "dobs", "names", "identifiers", "forbidden")
+
+    def __init__(self, members: list[str], unique: dict[str, str] | None = None, dobs: set[str] | None = None
+                 ) -> None:
+        self.members = members
+        self.unique: dict[str, str] = {} if unique is None else unique
+        self.dobs: set[str] = set() if dobs is None else dobs
+        self.names: set[Name] = set()
+        self.identifiers: dict[str, set[str]] = defaultdict(set)
+        self.forbidden: set[str] = set()
+        """Records a human decided are someone else (cannot-link partners of the members)."""
 
 
 def cluster_edges(
@@ -120,9 +128,10 @@ def cluster_edges(
     mergeable = is_rule | (prob >= options.auto_merge_threshold)
     order = np.flatnonzero(mergeable)
     # Rules first (by identifier priority), then model edges strongest first; ties by record names.
-    keys = pd.DataFrame({"_model": ~is_rule[order], "_prio": priority[order], "_p": -prob[order],
-                         "a": [ea[i] for i in order], "b": [eb[i] for i in order]})
-    order = order[keys.sort_values(["_model", "_prio", "_p", "a", "b"], kind="stable").index.to_numpy()]
+    # Record names as sorted codes: one stable sort of numbers instead of a frame sort on strings.
+    a_code = pd.factorize(np.asarray(ea, dtype=object)[order], sort=True)[0]
+    b_code = pd.factorize(np.asarray(eb, dtype=object)[order], sort=True)[0]
+    order = order[np.lexsort((b_code, a_code, -prob[order], priority[order], ~is_rule[order]))]
     accepted: list[int] = []
     rejected = 0
     for idx in order.tolist():
@@ -206,13 +215,23 @@ def _conflict(a: _Group, b: _Group, limits: dict[str, int]) -> str | None:
             return f"cannot_link:{key}"
     if a.dobs and b.dobs and a.dobs != b.dobs and any(dob_conflict(x, y) for x in a.dobs for y in b.dobs):
         return "cannot_link:dob"
-    if a.names and b.names and groups_conflict(a.names, b.names):
+    if a.names and b.names and not _share_full_name(a.names, b.names) and groups_conflict(a.names, b.names):
         return "cannot_link:given_name"
     for type_, limit in limits.items():
         if type_ in a.identifiers and type_ in b.identifiers:
-            if len(a.identifiers[type_] | b.identifiers[type_]) > limit:
+            ids_a, ids_b = a.identifiers[type_], b.identifiers[type_]
+            if len(ids_a) + len(ids_b) > limit and len(ids_a | ids_b) > limit:
                 return f"limit:{type_}"
     return None
+
+
+def _share_full_name(a: set[Name], b: set[Name]) -> bool:
+    """Both groups hold one same full (not initial) given name: ``groups_conflict`` is then False, as
+    it compares full names first and a pair with one given name never conflicts. The common merge,
+    decided without the product of both groups' names."""
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    givens = {n[0] for n in large}
+    return any(n[0] in givens and not is_initial(n[0]) for n in small)
 
 
 def _absorb(into: _Group, other: _Group) -> None:
@@ -230,19 +249,42 @@ def _split_weak_bridges(ea: list[str], eb: list[str], accepted: list[int], is_ru
     """Cut, weakest first, model edges below the bridge threshold whose removal leaves two groups
     of at least ``bridge_min_side`` records each. Returns (kept, cut) edge indexes.
 
-    Works one cluster at a time: a cut only changes the cluster it was in."""
+    Works one cluster at a time: a cut only changes the cluster it was in, and only the clusters that
+    hold a weak pair are looked at (found with array operations: most clusters hold none)."""
+    if not accepted:
+        return [], []
+    at = np.asarray(accepted, dtype=np.int64)
+    a = np.asarray(ea, dtype=object)[at]
+    b = np.asarray(eb, dtype=object)[at]
+    swap = b < a
+    lo, hi = np.where(swap, b, a), np.where(swap, a, b)
+    codes, names = pd.factorize(np.concatenate([lo, hi]))
+    lo_code, hi_code = codes[:len(at)], codes[len(at):]
+    pair_code = pd.factorize(lo_code.astype(np.int64) * len(names) + hi_code)[0]
+    n_pairs = int(pair_code.max()) + 1
+    has_rule = np.zeros(n_pairs, dtype=bool)
+    np.logical_or.at(has_rule, pair_code, is_rule[at])
+    best = np.full(n_pairs, -np.inf)
+    np.maximum.at(best, pair_code, prob[at])
+    weak_pair = ~has_rule & (best < options.bridge_threshold)
+    if not weak_pair.any():
+        return sorted(accepted), []
+    graph = coo_matrix((np.ones(len(at), dtype=np.int8), (lo_code, hi_code)), shape=(len(names), len(names)))
+    _, label = connected_components(graph, directed=False)
+    edge_label = label[lo_code]
+    in_play = np.isin(edge_label, np.unique(edge_label[weak_pair[pair_code]]))
     pairs: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for idx in accepted:
-        a, b = ea[idx], eb[idx]
-        pairs[(a, b) if a < b else (b, a)].append(idx)
     weak: dict[tuple[str, str], float] = {}
-    for pair, idxs in pairs.items():
-        if not any(is_rule[i] for i in idxs):
-            best = float(max(prob[i] for i in idxs))
-            if best < options.bridge_threshold:
-                weak[pair] = best
+    by_label: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for i in np.flatnonzero(in_play).tolist():
+        pair = (lo[i], hi[i])
+        if pair not in pairs:
+            by_label[int(edge_label[i])].append(pair)
+            if weak_pair[pair_code[i]]:
+                weak[pair] = float(best[pair_code[i]])
+        pairs[pair].append(int(at[i]))
     cut: list[int] = []
-    for component in _components_with(list(pairs), weak):
+    for component in by_label.values():
         component_weak = {p: weak[p] for p in component if p in weak}
         while component_weak:
             candidates = [(p, pair) for pair, (p, small_side) in
@@ -256,31 +298,6 @@ def _split_weak_bridges(ea: list[str], eb: list[str], accepted: list[int], is_ru
             del component_weak[pair]
     cut_set = set(cut)
     return sorted(i for i in accepted if i not in cut_set), cut
-
-
-def _components_with(pairs: list[tuple[str, str]], weak: dict[tuple[str, str], float]
-                     ) -> list[list[tuple[str, str]]]:
-    """The pairs of each connected component that holds at least one weak pair."""
-    parent: dict[str, str] = {}
-
-    def find(r: str) -> str:
-        parent.setdefault(r, r)
-        while parent[r] != r:
-            parent[r] = parent[parent[r]]
-            r = parent[r]
-        return r
-
-    for a, b in pairs:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    roots = {find(a) for a, _ in weak}
-    by_root: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for a, b in pairs:
-        root = find(a)
-        if root in roots:
-            by_root[root].append((a, b))
-    return [by_root[r] for r in sorted(by_root)]
 
 
 def _bridges_with_sides(pairs: list[tuple[str, str]], weak: dict[tuple[str, str], float]
@@ -336,24 +353,24 @@ def _bridges_with_sides(pairs: list[tuple[str, str]], weak: dict[tuple[str, str]
 
 
 def _components(rids: list[str], ea: list[str], eb: list[str], kept: list[int]) -> dict[str, str]:
-    parent = {r: r for r in rids}
+    """rid -> cluster id: the connected components of the ``kept`` edges over ``rids`` (sorted, distinct).
 
-    def find(r: str) -> str:
-        while parent[r] != r:
-            parent[r] = parent[parent[r]]
-            r = parent[r]
-        return r
-
-    for idx in kept:
-        ra, rb = find(ea[idx]), find(eb[idx])
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    members: dict[str, list[str]] = defaultdict(list)
-    for r in rids:
-        members[find(r)].append(r)
-    out = {}
-    for group in members.values():
-        cid = cluster_id_for(group)
-        for r in group:
-            out[r] = cid
-    return out
+    Graph components in scipy and one id per component, not a Python union-find over every record:
+    at a million records most are alone, and each is one array slot here."""
+    ids = pd.Index(rids)
+    n = len(ids)
+    if n == 0:
+        return {}
+    pick = np.asarray(kept, dtype=np.int64)
+    a = ids.get_indexer(pd.Index(ea).take(pick)) if len(pick) else np.zeros(0, np.int64)
+    b = ids.get_indexer(pd.Index(eb).take(pick)) if len(pick) else np.zeros(0, np.int64)
+    if (a < 0).any() or (b < 0).any():
+        missing = [ea[i] if x < 0 else eb[i] for i, x, y in zip(pick.tolist(), a, b) if x < 0 or y < 0]
+        raise KeyError(missing[0])
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    # ``rids`` are sorted, so a component's first position is its smallest member.
+    _, first = np.unique(labels, return_index=True)
+    names = np.asarray(rids, dtype=object)[first]
+    component_ids = np.array([cluster_id_for((r,)) for r in names], dtype=object)
+    return dict(zip(rids, component_ids[labels].tolist()))

@@ -74,7 +74,9 @@ def composite_records(std: pd.DataFrame, groups: np.ndarray, model: IdentityMode
     frame = std[[UNIQUE_ID, *columns]].copy()
     frame["_group"] = groups
     frame["_filled"] = frame[columns].notna().sum(axis=1)
-    frame = frame.sort_values(["_group", "_filled", UNIQUE_ID], ascending=[True, False, True], kind="stable")
+    # By group, most complete first, then rid: one numeric sort (rids as sorted codes), not a frame sort on text.
+    rid_code = pd.factorize(frame[UNIQUE_ID].to_numpy(dtype=object), sort=True)[0]
+    frame = frame.iloc[np.lexsort((rid_code, -frame["_filled"].to_numpy(), frame["_group"].to_numpy()))]
     by_group = frame.groupby("_group", sort=True)
     scalars = [c for c in columns if c not in lists]
     out = by_group[[UNIQUE_ID, *scalars]].first()
@@ -84,7 +86,8 @@ def composite_records(std: pd.DataFrame, groups: np.ndarray, model: IdentityMode
         # Split the (group-sorted) values at group boundaries: a groupby(...).agg(list) runs Python per group.
         codes = exploded["_group"].to_numpy()
         starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.zeros(0, int)
-        values = np.split(exploded[col].to_numpy(dtype=object), starts[1:])
+        # np.split of an empty array gives one empty chunk: no values at all (every phone invalid) is no chunk.
+        values = np.split(exploded[col].to_numpy(dtype=object), starts[1:]) if len(codes) else []
         merged = pd.Series([list(v) for v in values], index=codes[starts], dtype=object)
         out[col] = merged.reindex(out.index).where(lambda v: v.notna(), None)
     out = out.reset_index()

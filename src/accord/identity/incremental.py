@@ -48,7 +48,6 @@ from accord.identity.stage import (
     rule_edge_frame,
     split_rid,
     summarise,
-    term_frequencies,
     write_clusters,
 )
 from accord.identity.state import (
@@ -70,7 +69,7 @@ FULL_REBUILD_SHARE = 0.5
 """When more than this share of the records changed, a full rebuild is faster."""
 
 _TEMPS = ("_ix_changed", "_ix_removed", "_ix_delta", "_ix_values", "_ix_cand", "_ix_set", "_ix_front",
-          "_ix_rids")
+          "_ix_rids", "_ix_held", "_ix_diff")
 
 
 def _temp(store: Store, name: str, select_sql: str, params: tuple = ()) -> None:
@@ -124,17 +123,28 @@ def _resolve_delta(store: Store, cfg: ProjectConfig, run_id: str, settings: Iden
         store.execute("LOCK TABLE identity_watermarks IN EXCLUSIVE MODE")
     report = IdentityReport(run_id, mode="incremental")
     lap = Stopwatch(report.timings, (lambda step: progress(step)(1, 1)) if progress else None).lap
-    restrict = f"JOIN {only} o ON o.source = r.source AND o.record_key = r.record_key" if only else ""
-    _temp(store, "_ix_changed", f"""
-        SELECT r.source, r.record_key, r.source || ':' || r.record_key AS rid FROM source_records r {restrict}
-        LEFT JOIN identity_standardized s ON s.source = r.source AND s.record_key = r.record_key
-        WHERE r.deleted_at IS NULL AND (s.rid IS NULL OR s.row_hash <> r.row_hash)""")
-    removed_filter = "AND FALSE" if only else ""
-    _temp(store, "_ix_removed", f"""
-        SELECT s.source, s.record_key, s.rid FROM identity_standardized s
-        LEFT JOIN source_records r ON r.source = s.source AND r.record_key = s.record_key
-        WHERE (r.record_key IS NULL OR r.deleted_at IS NOT NULL) {removed_filter}""")
-    changed = [r for (r,) in store.fetchall("SELECT rid FROM _ix_changed ORDER BY rid")]
+    if only:
+        _temp(store, "_ix_changed", f"""
+            SELECT r.source, r.record_key, r.source || ':' || r.record_key AS rid, s.rid IS NOT NULL AS known
+            FROM source_records r JOIN {only} o ON o.source = r.source AND o.record_key = r.record_key
+            LEFT JOIN identity_standardized s ON s.source = r.source AND s.record_key = r.record_key
+            WHERE r.deleted_at IS NULL AND (s.rid IS NULL OR s.row_hash <> r.row_hash)""")
+        _temp(store, "_ix_removed", "SELECT source, record_key, rid FROM identity_standardized WHERE FALSE")
+    else:
+        # One join of the records with the stored state gives both the changed and the removed ones.
+        _temp(store, "_ix_diff", """
+            SELECT COALESCE(r.source, s.source) AS source, COALESCE(r.record_key, s.record_key) AS record_key,
+                   COALESCE(s.rid, r.source || ':' || r.record_key) AS rid, s.rid IS NOT NULL AS known,
+                   r.record_key IS NOT NULL AND r.deleted_at IS NULL AS current
+            FROM source_records r FULL JOIN identity_standardized s
+              ON s.source = r.source AND s.record_key = r.record_key
+            WHERE (r.record_key IS NOT NULL AND r.deleted_at IS NULL AND (s.rid IS NULL OR s.row_hash <> r.row_hash))
+               OR (s.rid IS NOT NULL AND (r.record_key IS NULL OR r.deleted_at IS NOT NULL))""")
+        _temp(store, "_ix_changed", "SELECT source, record_key, rid, known FROM _ix_diff WHERE current")
+        _temp(store, "_ix_removed", "SELECT source, record_key, rid FROM _ix_diff WHERE NOT current")
+    changed_rows = store.fetchall("SELECT rid, known FROM _ix_changed ORDER BY rid")
+    changed = [r for r, _ in changed_rows]
+    restated = any(known for _, known in changed_rows)  # changed records the stored state holds already
     removed = [r for (r,) in store.fetchall("SELECT rid FROM _ix_removed ORDER BY rid")]
     decided = decisions(store)
     last = watermark(store, CONSTRAINT_WATERMARK) or 0
@@ -155,12 +165,14 @@ def _resolve_delta(store: Store, cfg: ProjectConfig, run_id: str, settings: Iden
 
     # The changes, standardized; the stored state now describes them.
     delta = prepare(load_records(store, "_ix_changed"), cfg.identity.default_region, encryption_for(cfg))
-    old_values = store.fetch_arrow(
-        "SELECT DISTINCT id_type, value FROM identity_record_identifiers WHERE rid IN "
-        "(SELECT rid FROM _ix_changed UNION ALL SELECT rid FROM _ix_removed)").to_pandas()
-    for table in ("identity_standardized", "identity_record_identifiers"):
-        store.execute(f"DELETE FROM {table} WHERE rid IN "
-                      "(SELECT rid FROM _ix_changed UNION ALL SELECT rid FROM _ix_removed)")
+    old_values = pd.DataFrame({"id_type": pd.Series([], dtype=object), "value": pd.Series([], dtype=object)})
+    if restated or removed:  # new records alone have no stored state to replace
+        old_values = store.fetch_arrow(
+            "SELECT DISTINCT id_type, value FROM identity_record_identifiers WHERE rid IN "
+            "(SELECT rid FROM _ix_changed UNION ALL SELECT rid FROM _ix_removed)").to_pandas()
+        for table in ("identity_standardized", "identity_record_identifiers"):
+            store.execute(f"DELETE FROM {table} WHERE rid IN "
+                          "(SELECT rid FROM _ix_changed UNION ALL SELECT rid FROM _ix_removed)")
     new_ids = record_identifiers(delta, settings)
     store.load_arrow("identity_standardized", state_table(delta))
     store.load_arrow("identity_record_identifiers", identifier_rows(new_ids))
@@ -191,10 +203,11 @@ def _resolve_delta(store: Store, cfg: ProjectConfig, run_id: str, settings: Iden
 
     # Rule groups of every value the affected records hold, with all the holders of each value.
     _rid_table(store, "_ix_set", sorted(affected))
+    _temp(store, "_ix_held", "SELECT DISTINCT id_type, value FROM identity_record_identifiers "
+                             "WHERE rid IN (SELECT rid FROM _ix_set)")
     group_rids = {r for (r,) in store.fetchall("""
         SELECT DISTINCT i.rid FROM identity_record_identifiers i
-        JOIN (SELECT DISTINCT id_type, value FROM identity_record_identifiers
-              WHERE rid IN (SELECT rid FROM _ix_set)) v ON v.id_type = i.id_type AND v.value = i.value""")}
+        JOIN _ix_held v ON v.id_type = i.id_type AND v.value = i.value""")}
     stored = store.fetch_arrow(
         "SELECT record_a, record_b, probability, match_weight, rule_or_model FROM match_edges "
         "WHERE rule_or_model LIKE 'model:%' AND (record_a IN (SELECT rid FROM _ix_set) "
@@ -210,9 +223,7 @@ def _resolve_delta(store: Store, cfg: ProjectConfig, run_id: str, settings: Iden
     std = read_state(store, "JOIN _ix_rids x ON x.rid = s.rid")
     in_groups = std[std["rid"].isin(group_rids | affected)]
     rules = apply_rules(in_groups.reset_index(drop=True), settings)
-    held = set(zip(*[store.fetch_arrow("SELECT DISTINCT id_type, value FROM identity_record_identifiers "
-                                       "WHERE rid IN (SELECT rid FROM _ix_set)").to_pandas()[c]
-                     for c in ("id_type", "value")]))
+    held = set(store.fetchall("SELECT id_type, value FROM _ix_held"))
     report.excluded_identifiers = [e.as_dict() for e in rules.excluded if (e.type, e.value) in held]
     rule_edges = rule_edge_frame(rules)
     rule_edges = rule_edges[rule_edges["record_a"].isin(affected) | rule_edges["record_b"].isin(affected)]
@@ -271,12 +282,24 @@ def _score_changes(store: Store, cfg: ProjectConfig, settings: IdentitySettings,
     existing = read_model_input(store, [c for c in input_columns(settings.model) if c != "rid"],
                                 "JOIN _ix_cand c ON c.rid = s.rid")
     report.candidate_records = existing.num_rows
-    values = {c: delta[c].tolist() + (existing[c].to_pylist() if c in existing.column_names else [])
-              for c in term_frequency_columns(settings.model) if c in delta}
-    frequencies = term_frequencies(store, settings, values)
+    frequencies = _candidate_frequencies(store, settings)
     edges = model.predict_new(delta, existing, cfg.identity.review_threshold, term_frequencies=frequencies)
     report.warnings += [w for w in model.warnings_ if w not in report.warnings]
     return edges
+
+
+def _candidate_frequencies(store: Store, settings: IdentitySettings) -> dict[str, pa.Table]:
+    """``stage.term_frequencies`` over every stored record, for the values the changes (``_ix_delta``)
+    and their candidates (``_ix_cand``) hold only, chosen in SQL."""
+    out: dict[str, pa.Table] = {}
+    for col in term_frequency_columns(settings.model):
+        wanted = (f"SELECT {col} FROM _ix_delta UNION "
+                  f"SELECT s.{col} FROM identity_standardized s JOIN _ix_cand c ON c.rid = s.rid")
+        out[col] = store.fetch_arrow(
+            f"SELECT {col}, CAST(COUNT(*) AS DOUBLE PRECISION) / "
+            f"(SELECT COUNT({col}) FROM identity_standardized) AS tf_{col} "
+            f"FROM identity_standardized WHERE {col} IS NOT NULL AND {col} IN ({wanted}) GROUP BY {col}")
+    return out
 
 
 def _linked(store: Store, seeds: set[str], auto_merge_threshold: float) -> set[str]:
@@ -362,8 +385,8 @@ def resolve_records(store: Store, cfg: ProjectConfig, records: Sequence[Mapping[
         assert report is not None
         merged: dict[str, list[str]] = {}
         if report.scope:
-            # customer_identifiers: the caller's real-time rows; rebuilding the batch part per call
-            # would cost as much as the whole store.
+            # customer_identifiers: the caller's real-time rows now; the next run's refresh takes the
+            # customers this changed (their audit events, their records stored since).
             profiles = build_profiles(store, cfg, None, run_id, scope=report.scope, actor=actor or run_id,
                                       refresh_identifiers=False)
             for old, new in profiles.ids.merges:

@@ -42,6 +42,9 @@ MAX_TRAINING_RECORDS = 300_000
 date, postcode, family name) grow with the square of the records, so at a million records they
 held gigabytes; m and u are proportions within blocked or random pairs, and a uniform sample keeps
 them (the share of true matches among a block's pairs does not depend on how many records there are)."""
+IN_PROCESS_PAIRS = 20_000
+"""predict_new scores up to this many candidate pairs in Python (scorer.py, ~20 us a pair) rather than
+through Splink (~100 ms of set-up whatever the size)."""
 EXPLAIN_CHUNK = 32  # pairs per Splink scoring call when explaining (the product of two lists of <= 32)
 
 log = logging.getLogger(__name__)
@@ -278,7 +281,7 @@ class IdentityModel:
             if term_frequencies:
                 if self.model_json_ is None:
                     raise RuntimeError("the model is not trained: call fit() or load it with from_json()")
-                linker = self._new_linker(frames, self.model_json_)
+                linker = self._new_linker(frames, self._scoring_settings())
                 self._register_term_frequencies(linker, term_frequencies)
                 self._linker = None  # later calls count their own frequencies again
             else:
@@ -292,17 +295,27 @@ class IdentityModel:
         return _pairs(df)
 
     def predict_new(self, new: pd.DataFrame, existing: pd.DataFrame | pa.Table, threshold: float = 0.0, *,
-                    term_frequencies: dict[str, pa.Table] | None = None) -> pd.DataFrame:
+                    term_frequencies: dict[str, pa.Table] | None = None, in_process: bool = True) -> pd.DataFrame:
         """Scored pairs that involve a ``new`` record: new against new and new against ``existing``.
 
         ``existing`` holds the records the blocking rules pair with the new ones (the caller finds
         them); pairs among existing records are not scored. ``term_frequencies`` (column -> table of
         the column and ``tf_<column>``) are the frequencies over every record, so the scores equal a
-        full run's. Same columns out as ``predict``."""
+        full run's. Same columns out as ``predict``. A few records (at most ``IN_PROCESS_PAIRS``
+        candidate pairs, e.g. a real-time identify) are scored in Python by ``scorer.PairScorer``, equal
+        to Splink's scores, without Splink's set-up; ``in_process=False`` always runs Splink."""
         if self.model_json_ is None:
             raise RuntimeError("the model is not trained: call fit() or load it with from_json()")
         if not len(new):
             return pd.DataFrame(columns=["record_a", "record_b", "probability", "match_weight"])
+        # Without given frequencies Splink counts them over its input tables: only Splink does that.
+        covered = set(term_frequency_columns(self.settings)) <= set(term_frequencies or {})
+        if in_process and covered and len(new) * (len(new) + len(existing)) <= IN_PROCESS_PAIRS:
+            scorer = self.pair_scorer()
+            if scorer is not None:
+                self.warnings_ = []
+                return scorer.predict_new(self.input_table(new), self.input_table(existing), threshold,
+                                          term_frequencies)
         linking = IdentityModel.from_json(self.settings, self.model_json_, link_type="link_only", engine=self.engine,
                                           spark_session=self.spark_session,
                                           duckdb_memory_limit=self.duckdb_memory_limit)
@@ -311,7 +324,11 @@ class IdentityModel:
         old_table = old_table.filter(pc.invert(pc.is_in(old_table[UNIQUE_ID], value_set=new_table[UNIQUE_ID])))
         both = pa.concat_tables([new_table, old_table])
         with splink_warnings() as messages:
-            linker = linking._new_linker([new_table, both], self.model_json_)
+            # Only ids, probability and weight are read back: Splink need not carry every comparison's
+            # inputs and intermediate values through (a third faster with ~100k records paired).
+            lean = {**self.model_json_, "retain_intermediate_calculation_columns": False,
+                    "retain_matching_columns": False}
+            linker = linking._new_linker([new_table, both], lean, validate=False)
             linking._register_term_frequencies(linker, term_frequencies or {})
             result = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
             df = result.as_pandas_dataframe()
@@ -320,6 +337,17 @@ class IdentityModel:
         pairs = _pairs(df)
         pairs = pairs[pairs["record_a"] != pairs["record_b"]]
         return pairs.drop_duplicates(["record_a", "record_b"]).reset_index(drop=True)
+
+    def pair_scorer(self) -> Any:
+        """The model as an in-process ``scorer.PairScorer`` (built once), or None when its comparisons or
+        blocking rules hold SQL the scorer does not run."""
+        if self.model_json_ is None:
+            raise RuntimeError("the model is not trained: call fit() or load it with from_json()")
+        if getattr(self, "_scorer_of", None) is not self.model_json_:
+            from accord.identity.scorer import cached_scorer
+
+            self._scorer, self._scorer_of = cached_scorer(self.model_json_, self.settings.blocking_rules), self.model_json_
+        return self._scorer
 
     def score_pairs(self, records: pd.DataFrame | pa.Table, pairs: pd.DataFrame, *,
                     term_frequencies: dict[str, pa.Table] | None = None) -> pd.DataFrame:
@@ -350,7 +378,7 @@ class IdentityModel:
             side = table.take(pa.array(rows)).set_column(0, UNIQUE_ID, number)
             side = side.append_column(PAIR_COLUMN, number)
             sides.append(side.append_column(SOURCE_DATASET, pa.array([f"dataset_{i}"] * len(unique), pa.string())))
-        settings = {**self.model_json_, "link_type": "link_only",
+        settings = {**self._scoring_settings(), "link_type": "link_only",
                     "blocking_rules_to_generate_predictions": [
                         block_on(PAIR_COLUMN).get_blocking_rule(self._dialect()).as_dict()]}
         with splink_warnings() as messages:
@@ -375,6 +403,13 @@ class IdentityModel:
             "probability": df["match_probability"].astype(float).to_numpy(),
             "match_weight": df["match_weight"].astype(float).to_numpy(),
         }).sort_values(["record_a", "record_b"], kind="stable").reset_index(drop=True)
+
+    def _scoring_settings(self) -> dict[str, Any]:
+        """The model for scoring alone: Splink's output then holds the pair and its score, not every
+        compared value and per-comparison weight of both records (a million pairs' worth, read back
+        and dropped; ``explain`` keeps them)."""
+        return {**self.model_json_, "retain_matching_columns": False,
+                "retain_intermediate_calculation_columns": False}
 
     def _close(self, linker: Linker) -> None:
         """Free a DuckDB linker's memory now. Its in-memory database may hold up to the memory limit,
@@ -502,8 +537,10 @@ class IdentityModel:
                 frame = linker._db_api.register(table, table_name=name)
             linker.table_management.register_term_frequency_lookup(frame, column)
 
-    def _new_linker(self, frames: pd.DataFrame | pa.Table | Sequence[pd.DataFrame | pa.Table], settings: Any
-                    ) -> Linker:
+    def _new_linker(self, frames: pd.DataFrame | pa.Table | Sequence[pd.DataFrame | pa.Table], settings: Any,
+                    validate: bool = True) -> Linker:
+        """``validate=False``: skip Splink's settings validation (a saved model was validated when it was
+        trained; the check parses every comparison's SQL, ~0.3 s a linker)."""
         if isinstance(settings, dict) and settings.get("link_type", self.link_type) != self.link_type:
             settings = {**settings, "link_type": self.link_type}
         db_api = self._db_api()
@@ -515,7 +552,7 @@ class IdentityModel:
         else:
             sdfs = [db_api.register(t, table_name=f"accord_in_{tag}_{i}") for i, t in enumerate(tables)]
         # log_level=None: Splink leaves logging alone; splink_warnings() collects what it says.
-        linker = Linker(sdfs if len(sdfs) > 1 else sdfs[0], settings, log_level=None)
+        linker = Linker(sdfs if len(sdfs) > 1 else sdfs[0], settings, log_level=None, validate_settings=validate)
         self._linker, self._frames_id = linker, id(frames)
         return linker
 

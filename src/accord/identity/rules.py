@@ -9,17 +9,20 @@ a family email) link nothing and are listed in the report.
 
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from accord.identity.constraints import dob_conflict, groups_conflict, names_conflict
 from accord.identity.settings import IdentitySettings
 from accord.standardize import is_placeholder_text
+from accord.standardize.placeholders import PLACEHOLDER_TEXT
 
 EDGE_COLUMNS = ("record_a", "record_b", "rule", "priority")
 
@@ -54,19 +57,87 @@ class RuleResult:
 def record_identifiers(records: pd.DataFrame, settings: IdentitySettings) -> pd.DataFrame:
     """One row per (rid, identifier type, value) from std_emails, std_phones and external_ids."""
     wanted = {t.name for t in settings.identifiers}
-    rows: list[tuple[str, str, str]] = []
-    rids = records["rid"].tolist()
-    if "email" in wanted and "std_emails" in records:
-        rows += [(rid, "email", v) for rid, vs in zip(rids, records["std_emails"]) for v in _as_list(vs)]
-    if "phone" in wanted and "std_phones" in records:
-        rows += [(rid, "phone", v) for rid, vs in zip(rids, records["std_phones"]) for v in _as_list(vs)]
+    parts: list[pd.DataFrame] = []
+    rids = records["rid"].to_numpy(dtype=object)
+    for type_, col in (("email", "std_emails"), ("phone", "std_phones")):
+        if type_ in wanted and col in records:
+            parts.append(_list_identifiers(rids, records[col].to_numpy(dtype=object), type_))
     if "external_ids" in records:
-        for rid, raw in zip(rids, records["external_ids"]):
-            for key, value in _as_map(raw).items():
-                type_ = f"external:{key}"
-                if ("external" in wanted or type_ in wanted) and value not in (None, ""):
-                    rows.append((rid, type_, str(value).strip()))
-    return pd.DataFrame(rows, columns=["rid", "type", "value"])
+        parts.append(_external_identifiers(rids, records["external_ids"].to_numpy(dtype=object), wanted))
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=["rid", "type", "value"])
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
+
+
+_WS = r"[ \t\n\r]*"
+_TEXT = r'"[^"\\\x00-\x1f\x7f-\x{10ffff}]*"'
+_SIMPLE_OBJECT = rf"^{_WS}\{{{_WS}(?:{_TEXT}{_WS}:{_WS}{_TEXT}(?:{_WS},{_WS}{_TEXT}{_WS}:{_WS}{_TEXT})*)?{_WS}\}}{_WS}$"
+"""A JSON object of ASCII string keys and values without escapes: split in Arrow, no JSON parser."""
+
+
+def _external_identifiers(rids: np.ndarray, cells: np.ndarray, wanted: set[str]) -> pd.DataFrame:
+    """(rid, 'external:<key>', value) per key of each record's external_ids, in record then key order,
+    as the per-record loop over ``_as_map`` gives them; plain objects (almost all) are split in Arrow."""
+    array = pa.array([c if isinstance(c, str) else None for c in cells], pa.string())
+    simple = np.asarray(pc.fill_null(pc.match_substring_regex(array, _SIMPLE_OBJECT), False)
+                        .to_numpy(zero_copy_only=False), dtype=bool)
+    empty = np.asarray(pc.fill_null(pc.match_substring_regex(array, rf"^{_WS}\{{{_WS}\}}{_WS}$"), False)
+                       .to_numpy(zero_copy_only=False), dtype=bool)
+    fast = simple & ~empty
+    inner = pc.replace_substring_regex(pc.replace_substring_regex(array.filter(pa.array(fast)), rf'^{_WS}\{{{_WS}"', ""),
+                                       rf'"{_WS}\}}{_WS}$', "")
+    items = pc.split_pattern_regex(inner, rf'"{_WS},{_WS}"')
+    owner = np.flatnonzero(fast)[pc.list_parent_indices(items).to_numpy()]
+    pairs = pc.split_pattern_regex(pc.list_flatten(items), rf'"{_WS}:{_WS}"')
+    keys = pc.list_element(pairs, 0).to_numpy(zero_copy_only=False).astype(object)
+    values = pc.list_element(pairs, 1)
+    # A key written twice: JSON keeps the last value where it first stood; the per-record path does that.
+    twice = pd.DataFrame({"o": owner, "k": keys}).duplicated(keep=False).to_numpy()
+    if twice.any():
+        fast[np.unique(owner[twice])] = False
+        keep_rows = ~np.isin(owner, np.flatnonzero(~fast & simple & ~empty))
+        owner, keys, values = owner[keep_rows], keys[keep_rows], values.filter(pa.array(keep_rows))
+    types = np.array([f"external:{k}" for k in keys], dtype=object)
+    take = np.asarray(pc.not_equal(values, "").to_numpy(zero_copy_only=False), dtype=bool)
+    if "external" not in wanted:
+        take &= np.isin(types, list(wanted))
+    stripped = pc.utf8_trim_whitespace(values).to_numpy(zero_copy_only=False).astype(object)
+    at = [owner[take]]
+    frame = [pd.DataFrame({"rid": rids[owner[take]], "type": types[take], "value": stripped[take]})]
+    rows: list[tuple[str, str, str]] = []
+    rows_at: list[int] = []
+    for i in np.flatnonzero(~fast & ~empty).tolist():
+        raw = cells[i]
+        if raw is None:
+            continue
+        for key, value in _as_map(raw).items():
+            type_ = f"external:{key}"
+            if ("external" in wanted or type_ in wanted) and value not in (None, ""):
+                rows.append((rids[i], type_, str(value).strip()))
+                rows_at.append(i)
+    if rows:
+        at.append(np.asarray(rows_at, dtype=np.int64))
+        frame.append(pd.DataFrame(rows, columns=["rid", "type", "value"]))
+    out = pd.concat(frame, ignore_index=True)
+    return out.iloc[np.argsort(np.concatenate(at), kind="stable")].reset_index(drop=True)
+
+
+def _list_identifiers(rids: np.ndarray, values: np.ndarray, type_: str) -> pd.DataFrame:
+    """(rid, type_, value) for each value of each record's list, in record then list order: one Arrow
+    flatten instead of a Python loop over a million lists; JSON text or plain strings take ``_as_list``."""
+    try:
+        if any(isinstance(v, str) for v in values):
+            raise TypeError("text among the lists")
+        array = pa.array(values, pa.list_(pa.string()), from_pandas=True)
+    except (TypeError, pa.ArrowInvalid, pa.ArrowTypeError):
+        rows = [(rid, type_, v) for rid, vs in zip(rids.tolist(), values.tolist()) for v in _as_list(vs)]
+        return pd.DataFrame(rows, columns=["rid", "type", "value"])
+    flat = pc.list_flatten(array)
+    parent = pc.list_parent_indices(array).to_numpy()
+    keep = pc.fill_null(pc.not_equal(flat, ""), False).to_numpy(zero_copy_only=False)
+    return pd.DataFrame({"rid": rids[parent[keep]], "type": type_,
+                         "value": flat.filter(pa.array(keep)).to_numpy(zero_copy_only=False).astype(object)})
 
 
 def apply_rules(records: pd.DataFrame, settings: IdentitySettings) -> RuleResult:
@@ -76,35 +147,114 @@ def apply_rules(records: pd.DataFrame, settings: IdentitySettings) -> RuleResult
     excluded: list[ExcludedIdentifier] = []
 
     blocked = {v.strip().lower() for v in settings.blocked_values}
-    is_blocked = ids["value"].str.lower().isin(blocked)
-    is_junk = ids["value"].map(_is_junk)
-    for (type_, value), group in ids[is_blocked | is_junk].groupby(["type", "value"], sort=True):
+    is_blocked = ids["value"].str.lower().isin(blocked) if blocked else pd.Series(False, index=ids.index)
+    bad = is_blocked | _junk_mask(ids["value"])
+    for (type_, value), group in ids[bad].groupby(["type", "value"], sort=True):
         reason = "blocked" if value.lower() in blocked else "placeholder"
         excluded.append(ExcludedIdentifier(type_, value, reason, len(group), 0))
-    ids = ids[~(is_blocked | is_junk)]
+    ids = ids[~bad]
 
-    looks = _looks(records)
     shared = ids[ids.duplicated(["type", "value"], keep=False)].sort_values(["type", "value", "rid"])
-    edges: list[tuple[str, str, str, int]] = []
-    dropped: set[tuple[str, str]] = set()
+    # One group per shared value, in (type, value) order; its members are its rows, sorted by rid.
+    s_type, s_value, s_rid = (shared[c].to_numpy(dtype=object) for c in ("type", "value", "rid"))
+    new_group = np.r_[True, (s_type[1:] != s_type[:-1]) | (s_value[1:] != s_value[:-1])] if len(shared) else \
+        np.zeros(0, dtype=bool)
+    number = np.cumsum(new_group) - 1
+    starts = np.flatnonzero(new_group)
+    sizes = np.diff(np.r_[starts, len(number)])
+    holders = records[records["rid"].isin(shared["rid"].unique())]
+    look = _look_arrays(holders)
+    position = pd.Index(holders["rid"].to_numpy(dtype=object))
+    big = np.repeat(sizes > 2, sizes)
+    in_big = pd.unique(s_rid[big])
+    at_big = position.get_indexer(in_big)
+    looks = {r: Look(g, f, d, grp) for r, g, f, d, grp in
+             zip(in_big.tolist(), *(look[k][at_big].tolist() for k in ("given", "family", "dob", "group")))}
     priorities = _priorities(settings)
-    # Plain tuples, not a pandas groupby: there is one group per shared value, tens of thousands.
-    rows = zip(shared["type"].tolist(), shared["value"].tolist(), shared["rid"].tolist())
-    for (type_, value), group in itertools.groupby(rows, key=lambda row: (row[0], row[1])):
-        members = sorted({row[2] for row in group})
+    # (group number, edges or exclusion): the two paths below are merged back into group order.
+    edge_parts: list[tuple[np.ndarray, pd.DataFrame]] = []
+    found: list[tuple[int, ExcludedIdentifier]] = []
+    dropped_groups: list[int] = []
+
+    pairs = starts[sizes == 2]
+    if len(pairs):
+        people, compatible = _pair_verdicts(*({f: look[f][position.get_indexer(s_rid[at])] for f in look}
+                                              for at in (pairs, pairs + 1)))
+        too_many = people > settings.shared_identifier_limit
+        for i in np.flatnonzero(too_many).tolist():
+            at = int(pairs[i])
+            found.append((at, ExcludedIdentifier(s_type[at], s_value[at], "shared_by_too_many_people", 2,
+                                                 int(people[i]))))
+            dropped_groups.append(at)
+        link = pairs[~too_many & compatible]
+        types = s_type[link]
+        edge_parts.append((link, pd.DataFrame({
+            "record_a": s_rid[link], "record_b": s_rid[link + 1], "rule": [f"rule:{t}" for t in types],
+            "priority": np.array([priorities(t) for t in types], dtype=np.int64)})))
+
+    # Three or more records share a value: the general path, one value at a time.
+    rows: list[tuple[str, str, str, int]] = []
+    at_rows: list[int] = []
+    for at, size in zip(starts[sizes > 2].tolist(), sizes[sizes > 2].tolist()):
+        type_, value = s_type[at], s_value[at]
+        members = s_rid[at:at + size].tolist()
         people = _distinct_people([looks[r] for r in members])
         if people > settings.shared_identifier_limit:
-            excluded.append(ExcludedIdentifier(type_, value, "shared_by_too_many_people", len(members), people))
-            dropped.add((type_, value))
+            found.append((at, ExcludedIdentifier(type_, value, "shared_by_too_many_people", len(members), people)))
+            dropped_groups.append(at)
             continue
         for group_members in _compatible_groups(members, looks):
             head = group_members[0]
-            edges += [(head, other, f"rule:{type_}", priorities(type_)) for other in group_members[1:]]
-    if dropped:
-        keys = list(zip(ids["type"], ids["value"]))
-        ids = ids[[k not in dropped for k in keys]]
-    edge_frame = pd.DataFrame(edges, columns=list(EDGE_COLUMNS))
+            rows += [(head, other, f"rule:{type_}", priorities(type_)) for other in group_members[1:]]
+            at_rows += [at] * (len(group_members) - 1)
+    if rows:
+        edge_parts.append((np.asarray(at_rows, dtype=np.int64), pd.DataFrame(rows, columns=list(EDGE_COLUMNS))))
+
+    excluded += [e for _, e in sorted(found, key=lambda item: item[0])]
+    if dropped_groups:
+        starts_dropped = np.asarray(dropped_groups, dtype=np.int64)
+        dropped_rows = np.isin(number, number[starts_dropped])
+        ids = ids.drop(index=shared.index[dropped_rows])
+    edge_parts = [(a, f) for a, f in edge_parts if len(f)]
+    if edge_parts:
+        at = np.concatenate([a for a, _ in edge_parts])
+        edge_frame = pd.concat([f for _, f in edge_parts], ignore_index=True)
+        edge_frame = edge_frame.iloc[np.argsort(at, kind="stable")].reset_index(drop=True)
+    else:
+        edge_frame = pd.DataFrame(columns=list(EDGE_COLUMNS))
     return RuleResult(edge_frame, ids.reset_index(drop=True), excluded, carried)
+
+
+def _pair_verdicts(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """For values shared by exactly two records (their ``_look_arrays`` fields): how many people they
+    show (``_distinct_people``) and whether they could be one person (``_compatible_groups`` joins
+    them), decided in arrays where the two records agree, and by the same tests as the general path
+    where they differ."""
+    g0, g1 = first["given"], second["given"]
+    f0, f1 = first["family"], second["family"]
+    d0, d1 = first["dob"], second["dob"]
+    n0, n1 = first["group"], second["group"]
+
+    def present(v: np.ndarray) -> np.ndarray:
+        return pd.notna(v) & (v != None)  # noqa: E711 - element-wise
+
+    def full_name(group: np.ndarray, family: np.ndarray) -> np.ndarray:
+        return present(group) & present(family) & np.array([g is not None and len(g) > 1 for g in group], bool)
+
+    v0, v1 = full_name(n0, f0), full_name(n1, f1)
+    names = v0.astype(int) + v1 - (v0 & v1 & (n0 == n1) & (f0 == f1))
+    p0, p1 = present(d0), present(d1)
+    dobs = p0.astype(int) + p1 - (p0 & p1 & (d0 == d1))
+    people = np.maximum(np.maximum(names, dobs), 1)
+    settled = (~present(g0) | ~present(g1) | (g0 == g1)) & (~p0 | ~p1 | (d0 == d1))
+    compatible = settled.copy()
+    for i in np.flatnonzero(~settled).tolist():
+        if p0[i] and p1[i] and dob_conflict(d1[i], d0[i]):
+            continue
+        if g0[i] and g1[i] and groups_conflict({(g0[i], f0[i])}, {(g1[i], f1[i])}):
+            continue
+        compatible[i] = True
+    return people, compatible
 
 
 # --- what a record looks like ---------------------------------------------------------------
@@ -116,6 +266,19 @@ class Look:
     dob: str | None
     group: str | None = None
     """The given name's nickname group: counts people, where ``given`` decides compatibility."""
+
+
+def _look_arrays(records: pd.DataFrame) -> dict[str, np.ndarray]:
+    """``_looks`` as arrays, one per Look field, in the records' order (None where missing)."""
+    def value(name: str) -> np.ndarray:
+        if name not in records:
+            return np.full(len(records), None, dtype=object)
+        v = records[name].to_numpy(dtype=object)
+        return np.where(pd.notna(v) & (v != ""), v, None)
+
+    g, f, d, grp = (value(c) for c in ("std_given_name", "std_family_name", "std_dob", "std_name_group"))
+    has_g, has_grp = g != None, grp != None  # noqa: E711 - element-wise
+    return {"given": np.where(has_g, g, grp), "family": f, "dob": d, "group": np.where(has_grp, grp, g)}
 
 
 def _looks(records: pd.DataFrame) -> dict[str, Look]:
@@ -190,6 +353,33 @@ def identifier_limits(settings: IdentitySettings, types: list[str]) -> dict[str,
         if limit is not None:
             limits[type_] = limit
     return limits
+
+
+_JUNK_WORDS = ("n/a", "na", "none", "null", "unknown", "tbd", "test")
+"""The words ``_JUNK_ID`` matches (besides repeated characters), for ``_junk_mask``'s first pass."""
+
+
+def _junk_mask(values: pd.Series) -> pd.Series:
+    """``_is_junk`` of each value, run only on the values that could be junk and once per distinct
+    value: a million identifiers are e-mail addresses, E.164 phones and record keys, which never are.
+
+    Could be junk: one repeated character (or nothing) once trimmed, a junk or placeholder word in any
+    case, or any character outside printable ASCII (whose trimming or lowercasing Python may do
+    differently from Arrow); the exact test decides among those."""
+    if values.empty:
+        return pd.Series(False, index=values.index)
+    array = pa.array(values.to_numpy(dtype=object), pa.string())
+    text = pc.utf8_lower(pc.utf8_trim_whitespace(array))  # _JUNK_ID ignores case, repeats included
+    words = pa.array(sorted(set(_JUNK_WORDS) | PLACEHOLDER_TEXT), pa.string())
+    candidate = pc.or_(
+        pc.or_(pc.is_in(text, value_set=words),
+               pc.equal(pc.utf8_slice_codeunits(text, 1), pc.utf8_slice_codeunits(text, 0, -1))),
+        pc.match_substring_regex(array, "[^\\x20-\\x7e\\t\\n\\r\\x0b\\x0c]"))
+    mask = np.asarray(pc.fill_null(candidate, True).to_numpy(zero_copy_only=False), dtype=bool)
+    out = np.zeros(len(values), dtype=bool)
+    if mask.any():
+        out[mask] = values[mask].map({v: _is_junk(v) for v in pd.unique(values[mask])}).to_numpy(dtype=bool)
+    return pd.Series(out, index=values.index)
 
 
 def _is_junk(value: str) -> bool:

@@ -7,7 +7,12 @@ from functools import lru_cache
 
 @lru_cache(maxsize=65_536)
 def jaro_winkler(a: str, b: str, prefix_scale: float = 0.1) -> float:
-    """Jaro-Winkler similarity in [0, 1], as Splink and DuckDB compute it."""
+    """Jaro-Winkler similarity in [0, 1], the textbook form (prefix bonus at any Jaro value).
+
+    Not DuckDB's ``jaro_winkler_similarity`` (which Splink's comparisons run): DuckDB gives the prefix
+    bonus only above 0.7, rounds transpositions down and matches in the other direction, so about one
+    random pair in ten differs. The cannot-link thresholds were set with this one; the model's exact
+    in-process copy of DuckDB's is ``accord.identity.scorer.jaro_winkler``."""
     if a == b:
         return 1.0
     if not a or not b:

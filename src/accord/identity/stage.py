@@ -17,16 +17,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from accord.clock import Stopwatch, utcnow
 from accord.config import ProjectConfig
 from accord.errors import AccordError
 from accord.identity.clustering import ClusterOptions, ClusterResult, cluster_edges
 from accord.identity.grouped import predict_through_groups
-from accord.identity.model import Engine, IdentityModel, term_frequency_columns
+from accord.identity.model import Engine, IdentityModel, input_columns, term_frequency_columns
 from accord.identity.rules import RuleResult, apply_rules, identifier_limits, record_identifiers
 from accord.identity.settings import IdentitySettings, identity_settings
 from accord.identity.state import (
@@ -117,11 +119,16 @@ def load_records(store: Store, only: str | None = None) -> pd.DataFrame:
     table = store.fetch_arrow(
         f"SELECT r.source, r.record_key, r.row_hash, {cols}, {json_cols} FROM source_records r {join} "
         "WHERE r.deleted_at IS NULL ORDER BY r.source, r.record_key")
-    df = table.to_pandas()
-    if df.empty:
-        df = pd.DataFrame(columns=["source", "record_key", "row_hash", *RECORD_COLUMNS, *JSON_TEXT_COLUMNS])
-    df = df.astype(object).where(df.notna(), None)
-    df["rid"] = [rid(s, k) for s, k in zip(df["source"], df["record_key"])]
+    if table.num_rows == 0:
+        df = pd.DataFrame(columns=["source", "record_key", "row_hash", *RECORD_COLUMNS, *JSON_TEXT_COLUMNS, "rid"])
+        return df.astype(object)
+    names = pc.binary_join_element_wise(pc.cast(table["source"], pa.string()), pc.cast(table["record_key"], pa.string()),
+                                        ":")
+    df = table.append_column("rid", names).to_pandas()
+    # Text columns arrive as objects with None for nulls; anything else is made so the same way.
+    for col in df.columns:
+        if df[col].dtype != object:
+            df[col] = df[col].astype(object).where(df[col].notna(), None)
     return df
 
 
@@ -206,6 +213,10 @@ def resolve(store: Store, cfg: ProjectConfig, run_id: str, progress: ProgressFac
     records = load_records(store)
     report.records = len(records)
     std = prepare(records, cfg.identity.default_region, encryption_for(cfg))
+    # Only the standardized columns are read from here on (the raw ones are a million strings each).
+    del records
+    read = set(input_columns(settings.model))
+    std = std.drop(columns=[c for c in (*RECORD_COLUMNS, "emails", "phones") if c in std and c not in read])
     lap("standardize")
 
     rules = apply_rules(std, settings)
@@ -278,25 +289,37 @@ def cluster_records(std: pd.DataFrame, rules: RuleResult, edge_parts: list[pd.Da
 
     ``std`` holds the standardized rows of these records and of every other record an edge names;
     ``rules.identifiers`` their identifiers after exclusions (for the per-customer limits)."""
-    unique, given = cannot_link_values(std, settings)
+    rids = list(std["rid"]) if records is None else records
+    must = decided.edges(set(std["rid"]))
+    parts = [e for e in (*edge_parts, must) if len(e)]
+    all_edges = (_stack(parts) if parts else
+                 pd.DataFrame(columns=["record_a", "record_b", "probability", "match_weight", "rule_or_model",
+                                       "priority"]))
+    # Only records an edge names ever meet a constraint: most records are alone, and reading their
+    # values (a dict each) cost more than the clustering itself.
+    touched = pd.unique(pd.concat([all_edges["record_a"], all_edges["record_b"]], ignore_index=True).astype(str))
+    unique, given = cannot_link_values(std[std["rid"].isin(touched)], settings)
     ident = rules.identifiers
     limits = identifier_limits(settings, sorted(set(ident["type"])))
     # Only the types with a per-customer limit are ever counted (external ids usually have none).
-    limited = ident[ident["type"].isin(list(limits))]
+    limited = ident[ident["type"].isin(list(limits)) & ident["rid"].isin(touched)]
     per_record: dict[str, dict[str, set[str]]] = {}
     for r, type_, value in zip(limited["rid"].tolist(), limited["type"].tolist(), limited["value"].tolist()):
         per_record.setdefault(r, {}).setdefault(type_, set()).add(value)
     options = ClusterOptions(cfg.identity.auto_merge_threshold, cfg.identity.review_threshold,
                              settings.bridge_threshold, settings.bridge_min_side)
-    rids = list(std["rid"]) if records is None else records
-    must = decided.edges(set(std["rid"]))
-    parts = [e.astype(object) for e in (*edge_parts, must) if len(e)]
-    all_edges = (pd.concat(parts, ignore_index=True) if parts else
-                 pd.DataFrame(columns=["record_a", "record_b", "probability", "match_weight", "rule_or_model",
-                                       "priority"]))
     return cluster_edges(rids, all_edges, options, unique_values=unique, given_names=given,
                          identifiers=per_record, limits=limits,
                          cannot_link=decided.cannot_link)
+
+
+def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """``pd.concat`` of the parts as object columns (missing columns NaN), column by column: pandas'
+    own concat tests every value of an all-null object column (rule edges' probability) one by one."""
+    columns = list(dict.fromkeys(c for part in parts for c in part.columns))
+    return pd.DataFrame({c: np.concatenate([part[c].to_numpy(dtype=object) if c in part
+                                            else np.full(len(part), np.nan, dtype=object) for part in parts])
+                         for c in columns})
 
 
 def summarise(report: IdentityReport, result: ClusterResult) -> None:

@@ -87,19 +87,34 @@ def state_table(std: pd.DataFrame) -> pa.Table:
 
 
 def frame_from_state(table: pa.Table) -> pd.DataFrame:
-    """Stored rows back in the prepared form: lists as lists (empty ones as None), text as text."""
-    df = table.to_pandas()
+    """Stored rows back in the prepared form: lists as lists (empty ones as None), text as text.
+
+    List columns may come as JSON text (as stored) or already as lists (``read_state`` has the store
+    parse them)."""
+    lists = {c: table[c] for c in LIST_COLUMNS}
+    df = table.drop_columns(list(LIST_COLUMNS)).to_pandas()
     df = df.astype(object).where(df.notna(), None)
-    for col in LIST_COLUMNS:
-        parsed = [json.loads(v) if v else None for v in df[col]]
+    for col, column in lists.items():
+        if pa.types.is_list(column.type):
+            parsed = [v or None for v in column.to_pylist()]
+        else:
+            parsed = [json.loads(v) if v else None for v in column.to_pylist()]
         df[col] = pd.Series(parsed if col != "quality_flags" else [p or [] for p in parsed],
                             index=df.index, dtype=object)
-    return df
+    return df[list(table.column_names)]
+
+
+def _list_sql(store: Store, col: str) -> str:
+    """A stored JSON list column read as a list of text (NULL stays NULL)."""
+    if store.dialect == "duckdb":
+        return f"CAST(from_json(s.{col}, '[\"VARCHAR\"]') AS VARCHAR[]) AS {col}"
+    return (f"CASE WHEN s.{col} IS NULL THEN NULL ELSE "
+            f"ARRAY(SELECT jsonb_array_elements_text(CAST(s.{col} AS JSONB))) END AS {col}")
 
 
 def read_state(store: Store, where: str = "", params: tuple = ()) -> pd.DataFrame:
     """Stored standardized records (``where`` filters ``identity_standardized s``)."""
-    cols = ", ".join(f"s.{c}" for c in STATE_COLUMNS)
+    cols = ", ".join(_list_sql(store, c) if c in LIST_COLUMNS else f"s.{c}" for c in STATE_COLUMNS)
     table = store.fetch_arrow(f"SELECT {cols} FROM identity_standardized s {where}", params)
     if table.num_rows == 0:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in STATE_COLUMNS})
@@ -111,11 +126,8 @@ def read_model_input(store: Store, columns: list[str], where: str = "") -> pa.Ta
     list columns (std_emails, std_phones) as lists (``where`` filters ``identity_standardized s``)."""
     selects = ["s.rid"]
     for col in columns:
-        if col in LIST_COLUMNS and store.dialect == "duckdb":
-            selects.append(f"CAST(from_json(s.{col}, '[\"VARCHAR\"]') AS VARCHAR[]) AS {col}")
-        elif col in LIST_COLUMNS:
-            selects.append(f"CASE WHEN s.{col} IS NULL THEN NULL ELSE "
-                           f"ARRAY(SELECT jsonb_array_elements_text(CAST(s.{col} AS JSONB))) END AS {col}")
+        if col in LIST_COLUMNS:
+            selects.append(_list_sql(store, col))
         elif col in STATE_COLUMNS:
             selects.append(f"s.{col}")
     return store.fetch_arrow(f"SELECT {', '.join(selects)} FROM identity_standardized s {where}")

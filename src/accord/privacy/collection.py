@@ -1,17 +1,22 @@
-"""Privacy in event collection: suppressed people's events are dropped before they are stored, and the
-consent events carry (Segment ``context.consent``) is recorded after the commit.
+"""Privacy in event collection: suppressed people's events are dropped before they are stored, person
+fields are encrypted (``privacy.encryption``) before they are stored, and the consent events carry
+(Segment ``context.consent``) is recorded after the commit.
 
-``install_collection_hooks(hooks, settings)`` registers both on the API's ``CollectHooks``.
+``install_collection_hooks(hooks, settings)`` registers them on the API's ``CollectHooks``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import weakref
 from dataclasses import replace
 from typing import Any
 
+from accord.api.messages import EVENT_COLUMNS, SIGNAL_COLUMNS
 from accord.privacy.consent import record_event_consent
+from accord.privacy.encryption import Encryption, MessageEncryptor, check_keys
+from accord.privacy.pii import env_codec
 from accord.privacy.settings import PrivacySettings
 from accord.privacy.suppression import Suppressor
 from accord.store.backend import Store
@@ -74,6 +79,46 @@ def _traits_hit(suppressor: Suppressor, props: Any) -> bool:
                                          or suppressor.hit("phone", traits.get("phone")))
 
 
+_EVENT_TYPE, _PROPERTIES = EVENT_COLUMNS.index("type"), EVENT_COLUMNS.index("properties")
+_SIGNAL_TYPE, _TRAITS = SIGNAL_COLUMNS.index("type"), SIGNAL_COLUMNS.index("traits")
+_ENCRYPTORS: weakref.WeakSet[MessageEncryptor] = weakref.WeakSet()
+
+
+def clear_token_caches() -> None:
+    """Forget the tokens collection keeps for repeated values (erasure: no person's value outlives it)."""
+    for encryptor in _ENCRYPTORS:
+        encryptor.cache_clear()
+
+
+class CollectionEncryption:
+    """before_commit (after suppression, which hashes the plain values): the configured person fields of
+    every message as tokens in ``events.properties`` and ``identity_signals.traits``. Stitching reads the
+    signals' traits back through the keys (``accord.events.stitching``), so it matches on keyed hashes.
+    The store's key checks are verified on the first group (a wrong hash key stops collection there)."""
+
+    def __init__(self, enc: Encryption, region: str = "US"):
+        self.encryptor = MessageEncryptor(enc, region)
+        self._checked = False
+        _ENCRYPTORS.add(self.encryptor)
+
+    def __call__(self, store: Store, collected: Any) -> Any:
+        if not self._checked:
+            check_keys(store, self.encryptor.enc.codec)
+            self._checked = True
+        enc = self.encryptor
+        events = []
+        for row in collected.events:
+            props = row[_PROPERTIES]
+            new = enc.message_json(props, row[_EVENT_TYPE])
+            events.append(row if new is props else (*row[:_PROPERTIES], new, *row[_PROPERTIES + 1:]))
+        signals = []
+        for row in collected.signals:
+            traits = row[_TRAITS]
+            new = enc.traits_json(traits, row[_SIGNAL_TYPE])
+            signals.append(row if new is traits else (*row[:_TRAITS], new, *row[_TRAITS + 1:]))
+        return replace(collected, events=events, signals=signals)
+
+
 class CollectionConsent:
     """after_commit: record ``context.consent.categoryPreferences`` of the committed events."""
 
@@ -95,5 +140,9 @@ class CollectionConsent:
 
 
 def install_collection_hooks(hooks: Any, settings: PrivacySettings, region: str = "US") -> None:
+    """Suppression, then encryption (when ``privacy.encryption`` is set: a missing key stops the app from
+    starting rather than storing plain values), before the commit; consent after it."""
     hooks.before_commit.append(CollectionSuppression(region, settings.suppression_salt_env))
+    if settings.encryption is not None:
+        hooks.before_commit.append(CollectionEncryption(Encryption(settings.encryption, env_codec()), region))
     hooks.after_commit.append(CollectionConsent(settings))

@@ -3,22 +3,29 @@
 Where values are encrypted (see ``accord.privacy.pii`` for the forms):
 
 * ingestion, people sources: the configured fields of each staged row become tokens, and so do the values
-  of the source columns they were mapped from inside ``raw``; rows keep the ``row_hash`` of their plain
-  values, so re-ingesting unchanged rows still changes nothing;
+  of the source columns they were mapped from inside ``raw``; ``row_hash`` is keyed with the hash key
+  (``accord.sources.mapping``), so re-ingesting unchanged rows still changes nothing but a guessed row
+  cannot be confirmed against it;
 * ingestion, event sources: an email or phone identity becomes its blind form, its column in
   ``properties`` a token;
 * quarantine: the raw text of a rejected row is one token;
-* identity: the standardized columns derived from encrypted fields are blind values (identity.stage.prepare).
+* identity: the standardized columns derived from encrypted fields are blind values (identity.stage.prepare);
+* collection (the API): the person traits of messages, in ``events.properties`` and
+  ``identity_signals.traits`` (``MessageEncryptor``, run by ``accord.privacy.collection``); stitching keys
+  their emails and phones as blind values in ``customer_identifiers``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
 from accord.clock import utcnow
@@ -223,6 +230,131 @@ def encrypt_quarantine_text(enc: Encryption | None, text: str) -> str:
     return text if enc is None or not text else enc.codec.encrypt("raw_text", text)
 
 
+# --- collection (the API) ----------------------------------------------------------------------------
+
+PERSON_TRAITS = {"email": "emails", "phone": "phones", "name": "full_name", "firstname": "given_name",
+                 "lastname": "family_name", "birthday": "date_of_birth", "company": "company"}
+"""Segment's reserved identify traits (keys compared lower-cased, without '_') -> the field they hold."""
+ADDRESS_TRAITS = {"street": "street", "city": "city", "postalcode": "postcode"}
+"""Keys of ``traits.address`` -> the field they hold."""
+PROPERTY_TRAITS = {k: v for k, v in PERSON_TRAITS.items() if k not in ("name", "company")}
+"""In track/page properties (and group traits, which describe a company) ``name`` and ``company`` name a product,
+a page or the account, not a person: the other person keys only."""
+
+
+def _trait_key(key: Any) -> str:
+    return str(key).lower().replace("_", "")
+
+
+class MessageEncryptor:
+    """Collection: the configured person fields of Segment messages as tokens, in the JSON the events table
+    (``properties``: the whole message) and ``identity_signals.traits`` keep.
+
+    Identify traits and ``context.traits`` of every message are person traits; ``properties`` and group
+    traits hold person keys other than ``name`` and ``company``. Tokens of repeated values are reused (a
+    value's token hash already shows that two stored values are equal, so a shared ciphertext reveals
+    nothing more) so a busy collector pays one encryption per distinct value; ``cache_clear`` (erasure
+    calls it) forgets them."""
+
+    def __init__(self, enc: Encryption, region: str = "US", cache_size: int = 131_072):
+        self.enc, self.region, self.cache_size = enc, region, cache_size
+        fields = set(enc.fields)
+        self._person = {k: f for k, f in PERSON_TRAITS.items() if f in fields}
+        self._property = {k: f for k, f in PROPERTY_TRAITS.items() if f in fields}
+        self._address = {k: f for k, f in ADDRESS_TRAITS.items() if f in fields}
+        self._tokens: dict[tuple[str, str], str] = {}
+
+    def cache_clear(self) -> None:
+        self._tokens.clear()
+
+    def token(self, field_name: str, value: Any) -> Any:
+        if isinstance(value, list):  # several values under one key (["a@x.com", "b@y.com"])
+            return [self.token(field_name, v) for v in value]
+        if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
+            return value
+        text = str(value)
+        if text.startswith(TOKEN_PREFIX):
+            return text
+        kind = self.enc.kind(field_name)
+        token = self._tokens.get((kind, text))
+        if token is None:
+            if len(self._tokens) >= self.cache_size:
+                self._tokens.clear()
+            token = self._tokens[(kind, text)] = self.enc.codec.encrypt(kind, text, self.region)
+        return token
+
+    def traits(self, node: Any, person: bool = True) -> Any:
+        """A traits (or properties) object with its person keys as tokens (a new dict when any changed)."""
+        if not isinstance(node, dict):
+            return node
+        keys = self._person if person else self._property
+        out = None
+        for k, v in node.items():
+            lk = _trait_key(k)
+            new = v
+            if lk in keys:
+                if lk == "company" and isinstance(v, dict):
+                    new = {**v, "name": self.token("company", v["name"])} if "name" in v else v
+                else:
+                    new = self.token(keys[lk], v)
+            elif lk == "address" and self._address:
+                if isinstance(v, dict):
+                    new = {ak: (self.token(self._address[_trait_key(ak)], av)
+                                if _trait_key(ak) in self._address else av) for ak, av in v.items()}
+                elif "street" in self._address:
+                    new = self.token("street", v)  # an address sent as one string
+            if new is not v:
+                out = out if out is not None else dict(node)
+                out[k] = new
+        return out if out is not None else node
+
+    def message(self, doc: Any, type_: str | None) -> Any:
+        """A stored message (``events.properties``) with the person keys of its traits, context.traits and
+        properties as tokens (``doc`` itself when nothing changed)."""
+        if not isinstance(doc, dict):
+            return doc
+        changes: dict[str, Any] = {}
+        if "traits" in doc:
+            traits = self.traits(doc["traits"], person=type_ != "group")
+            if traits is not doc["traits"]:
+                changes["traits"] = traits
+        context = doc.get("context")
+        if isinstance(context, dict) and "traits" in context:
+            traits = self.traits(context["traits"])
+            if traits is not context["traits"]:
+                changes["context"] = {**context, "traits": traits}
+        if "properties" in doc:
+            props = self.traits(doc["properties"], person=False)
+            if props is not doc["properties"]:
+                changes["properties"] = props
+        return {**doc, **changes} if changes else doc
+
+    def message_json(self, text: str | None, type_: str | None) -> str | None:
+        if not text or not self._might_hold(text):
+            return text
+        doc = orjson.loads(text)
+        new = self.message(doc, type_)
+        return text if new is doc else orjson.dumps(new).decode()
+
+    def traits_json(self, text: str | None, type_: str | None) -> str | None:
+        """``identity_signals.traits``: identify traits are person traits; group traits describe the account."""
+        if not text or not self._might_hold(text):
+            return text
+        doc = orjson.loads(text)
+        new = self.traits(doc, person=type_ != "group")
+        return text if new is doc else orjson.dumps(new).decode()
+
+    @staticmethod
+    def _might_hold(text: str) -> bool:
+        """Cheap test before parsing: a message with no traits and none of the person keys properties may
+        hold has nothing to encrypt (``name`` and ``company`` count only inside traits)."""
+        lowered = text.lower()
+        return '"traits"' in lowered or any(k in lowered for k in _PROPERTY_KEY_TEXT)
+
+
+_PROPERTY_KEY_TEXT = ('"email', '"phone', '"first', '"last', '"birthday', '"address')
+
+
 # --- rotation -----------------------------------------------------------------------------------------
 
 TOKEN_COLUMNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -233,6 +365,8 @@ TOKEN_COLUMNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
       "date_of_birth", "company")),
     ("quarantine", "quarantine_id", ("raw_text", "reason")),
     ("events", "event_id", ("properties",)),
+    ("identity_signals", "event_id", ("traits",)),
+    ("accounts", "account_id", ("traits",)),
     ("golden_values", "customer_id, attribute", ("value",)),
     ("golden_multi", "customer_id, attribute, value", ("value",)),
     ("profile_documents", "customer_id", ("document",)),
@@ -303,7 +437,7 @@ def _tokens(text: str) -> list[str]:
     return [m.group(0) for m in TOKEN_RE.finditer(text)]
 
 
-_JSON_COLUMNS = {"raw", "emails", "phones", "properties"}
+_JSON_COLUMNS = {"raw", "emails", "phones", "properties", "traits"}
 
 
 def _typed(store: Store, column: str, expr: str) -> str:
@@ -349,11 +483,15 @@ def blind_standardized(std: Any, enc: Encryption) -> Any:
 
 def encrypt_record_rows(rows: list[dict[str, Any]], enc: Encryption, region: str) -> list[dict[str, Any]]:
     """Real-time records (identify calls, ``identity.realtime.record_row`` rows) with their encrypted fields as
-    tokens, in their columns and in ``raw``; ``row_hash`` stays that of the plain values."""
+    tokens, in their columns and in ``raw``; ``row_hash`` is keyed with the hash key (the same values give the
+    same hash, so an unchanged record is still recognised, but a guessed row cannot be confirmed)."""
     out = []
     codec = enc.codec
     for row in rows:
         row = dict(row)
+        if row.get("row_hash"):
+            row["row_hash"] = hmac.new(codec.hash_key, f"row_hash:{row['row_hash']}".encode(),
+                                       hashlib.sha256).hexdigest()[:32]
         row_region = _region(row.get("country"), region)
         for name in enc.fields:
             if row.get(name) in (None, ""):

@@ -339,6 +339,10 @@ def erase(store: Store, ref: str, *, actor: str, purpose: str | None = None, rol
     present = schema_of(store)[0]
     with store.transaction():  # finding the person's rows and erasing them see the same store
         subject = resolve_subject(store, ref, region)
+        for customer_id in sorted(subject.customer_ids):
+            # The lock a trait refresh takes (PostgreSQL; another process's refresher): a refresh that read
+            # the person's events first commits before this deletes; one that starts after finds nothing.
+            store.lock_for_transaction(f"traits:{customer_id}")
         counts = erase_tables(store, subject, now, present)
         identifiers = {(kind, standard_value(kind, value, region)) for kind, value in subject.standard_identifiers()}
         suppressed = suppression.add_entries(store, key, identifiers, receipt_id)
@@ -379,6 +383,9 @@ def clear_process_caches() -> int:
             if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", None) == name:
                 value.cache_clear()
                 cleared += 1
+    from accord.privacy.collection import clear_token_caches
+
+    clear_token_caches()  # collection's tokens of repeated values (privacy.encryption)
     return cleared
 
 

@@ -208,18 +208,58 @@ def has_tokens(value: Any) -> bool:
     return isinstance(value, str) and TOKEN_PREFIX in value
 
 
+def has_tokens_in(value: Any) -> bool:
+    """Whether any string of a JSON-like tree holds a token."""
+    if isinstance(value, str):
+        return TOKEN_PREFIX in value
+    if isinstance(value, dict):
+        return any(has_tokens_in(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(has_tokens_in(v) for v in value)
+    return False
+
+
+_ENV_CODEC: dict[tuple[str, str], PiiCodec] = {}
+
+
+def env_codec(environ: Mapping[str, str] | None = None) -> PiiCodec:
+    """The environment's codec, made once per value of the two key variables (PiiKeyError when missing)."""
+    environ = os.environ if environ is None else environ
+    key = (environ.get(KEYS_ENV, ""), environ.get(HASH_KEY_ENV, ""))
+    codec = _ENV_CODEC.get(key)
+    if codec is None:
+        codec = PiiCodec.from_env(environ)
+        _ENV_CODEC.clear()  # keys changed (a rotation in tests, a reloaded environment): forget the old codec
+        _ENV_CODEC[key] = codec
+    return codec
+
+
 def reveal_tree(codec: PiiCodec | None, value: Any) -> Any:
     """Every string in a JSON-like tree with its tokens decrypted (``codec`` from the environment when
     None and a token is found)."""
     if isinstance(value, str):
         if TOKEN_PREFIX not in value:
             return value
-        return (codec or PiiCodec.from_env()).reveal(value)
+        return (codec or env_codec()).reveal(value)
     if isinstance(value, dict):
         return {k: reveal_tree(codec, v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return type(value)(reveal_tree(codec, v) for v in value)
     return value
+
+
+ENCRYPTED_PLACEHOLDER = "[encrypted]"
+
+
+def reveal_for_display(value: Any) -> Any:
+    """A stored value as a person reads it: tokens decrypted with the environment's keys, or shown as
+    ``[encrypted]`` when the keys are not set (never the token itself). A key that cannot open a token
+    is still an error naming ``$ACCORD_PII_KEYS``."""
+    if not isinstance(value, str) or TOKEN_PREFIX not in value:
+        return value
+    if codec_if_keys() is None:
+        return TOKEN_RE.sub(ENCRYPTED_PLACEHOLDER, value)
+    return env_codec().reveal(value)
 
 
 def store_is_encrypted(store: Any) -> bool:

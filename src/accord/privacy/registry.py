@@ -89,7 +89,9 @@ REGISTRY: tuple[TableEntry, ...] = (
     # --- shared (0005) ---
     TableEntry("customer_identifiers", "delete", customer=("customer_id",)),
     TableEntry("customer_traits", "delete", customer=("customer_id",)),
-    TableEntry("accounts", "keep", export=False, reason="companies, not people; membership is account_members"),
+    TableEntry("accounts", "redact", text=("traits",), export=False,
+               reason="companies, not people (membership is account_members), but group traits may carry a "
+                      "member's email or phone: redacted"),
     TableEntry("account_members", "delete", customer=("customer_id",)),
     TableEntry("customer_consent", "delete", customer=("customer_id",)),
     # --- segments (0006) ---

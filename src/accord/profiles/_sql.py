@@ -92,6 +92,29 @@ def latest(store: Store, expr: str) -> str:
     return f"(array_agg({expr} ORDER BY observed_at DESC, source DESC, record_key DESC))[1]"
 
 
+def rows_for_keys(store: Store, table: str, keys_sql: str) -> str:
+    """A subquery: every column of the rows of ``table`` whose (source, record_key) ``keys_sql`` selects.
+
+    On DuckDB the keys are matched reading the two key columns only, then the rows are fetched by
+    rowid (the scan skips every other row): a plain join reads every column of every row, which for
+    a few thousand records of source_records costs ~6 times as much. PostgreSQL uses its key index."""
+    if store.dialect == "duckdb":
+        return (f"(SELECT * FROM {table} WHERE rowid IN (SELECT t.rowid FROM {table} t JOIN ({keys_sql}) k "
+                f"ON t.source = k.source AND t.record_key = k.record_key))")
+    return (f"(SELECT t.* FROM {table} t JOIN ({keys_sql}) k "
+            f"ON t.source = k.source AND t.record_key = k.record_key)")
+
+
+def rows_where(store: Store, table: str, condition: str) -> str:
+    """A query of every column of the rows of ``table`` that meet ``condition`` (on its own columns).
+
+    On DuckDB the condition is evaluated reading its columns only, then the rows are fetched by rowid:
+    for a few thousand rows of a table of millions that reads ~5 times less. PostgreSQL uses its indexes."""
+    if store.dialect == "duckdb":
+        return f"SELECT * FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {condition})"
+    return f"SELECT * FROM {table} WHERE {condition}"
+
+
 def lookup_indexes(store: Store) -> dict[str, str]:
     """Indexes on the golden tables (name -> table), by customer_id: PostgreSQL only.
 

@@ -36,13 +36,16 @@ from accord.profiles._sql import (
     json_list_distinct,
     latest_fields,
     lookup_indexes,
+    rows_for_keys,
+    rows_where,
     temp_as,
 )
 from accord.privacy.pii import group_key_sql, unless_token_sql
 from accord.profiles.settings import ADDRESS_PARTS, SINGLE_ATTRIBUTES, ProfilesSettings
 from accord.store.backend import Store
 
-_TEMPS = ("_pc_scope", "_pc_sources", "_pc_base", "_pc_cand", "_pc_multi", "_pc_mgroups", "_pc_address")
+_TEMPS = ("_pc_scope", "_pc_sources", "_pc_rc", "_pc_sr", "_pc_base", "_pc_cand", "_pc_multi", "_pc_mgroups", "_pc_address", "_pc_values")
+_VALUE_COLUMNS = "customer_id, attribute, value, source, record_key, observed_at, rule"
 MAX_SOURCE_BITS = 62
 DEFAULT_PRIORITY = 100
 
@@ -99,7 +102,16 @@ def build_golden(store: Store, settings: ProfilesSettings | None = None, priorit
             "source": pa.array(names, pa.string()),
             "priority": pa.array([int(prio.get(n, DEFAULT_PRIORITY)) for n in names], pa.int64()),
             "bit": pa.array([(1 << i) if i < MAX_SOURCE_BITS else 0 for i in range(len(names))], pa.int64())}))
-        scope_join = "JOIN _pc_scope s ON s.customer_id = rc.customer_id" if scoped else ""
+        # Scoped: the scope's record_customer rows first, then only their source records are read (each
+        # step its own temp table, so the planner cannot undo the order).
+        records, customers, sources = "record_customer", "customers", "source_records"
+        if scoped:
+            temp_as(store, "_pc_rc", rows_where(store, "record_customer",
+                                                "customer_id IN (SELECT customer_id FROM _pc_scope)"))
+            temp_as(store, "_pc_sr", "SELECT * FROM " + rows_for_keys(store, "source_records",
+                                                                      "SELECT source, record_key FROM _pc_rc") + " x")
+            records, sources = "_pc_rc", "_pc_sr"
+            customers = "(SELECT customer_id, seq FROM customers WHERE customer_id IN (SELECT customer_id FROM _pc_scope))"
         parts = ", ".join(f"{_text('sr.' + c)} AS {c}" for c in
                           ("given_name", "family_name", "full_name", "date_of_birth", "company", *ADDRESS_PARTS))
         # Customers are keyed by their integer seq while computing: grouping on it is much faster than on text.
@@ -109,10 +121,9 @@ def build_golden(store: Store, settings: ProfilesSettings | None = None, priorit
                    COALESCE(sr.source_updated_at, sr.valid_from) AS observed_at,
                    COALESCE(sr.source_created_at, sr.first_seen_at) AS first_at,
                    {parts}, sr.emails, sr.phones
-            FROM record_customer rc
-            JOIN customers cu ON cu.customer_id = rc.customer_id
-            JOIN source_records sr ON sr.source = rc.source AND sr.record_key = rc.record_key
-            {scope_join}
+            FROM {records} rc
+            JOIN {customers} cu ON cu.customer_id = rc.customer_id
+            JOIN {sources} sr ON sr.source = rc.source AND sr.record_key = rc.record_key
             LEFT JOIN _pc_sources p ON p.source = sr.source
             WHERE sr.deleted_at IS NULL""")
         lap("base")
@@ -131,7 +142,14 @@ def build_golden(store: Store, settings: ProfilesSettings | None = None, priorit
         lap("clear")
         _multi(store, names)
         lap("multi")
-        _survive(store, settings)
+        # Scoped: the values are gathered in a temp table first, so reading them back (the address parts,
+        # the report) does not scan golden_values, which holds every customer's rows.
+        values = "_pc_values" if scoped else "golden_values"
+        if scoped:
+            temp_as(store, "_pc_values", f"SELECT {_VALUE_COLUMNS} FROM golden_values WHERE 1 = 0")
+        _survive(store, settings, values)
+        if scoped:
+            store.execute(f"INSERT INTO golden_values ({_VALUE_COLUMNS}) SELECT {_VALUE_COLUMNS} FROM _pc_values")
         lap("single")
         for index, table in lookup_indexes(store).items():
             store.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {table} (customer_id)")
@@ -140,11 +158,10 @@ def build_golden(store: Store, settings: ProfilesSettings | None = None, priorit
 
         invalidate_profile_documents(store, ids if scoped else None)
         report.customers = int(store.scalar("SELECT COUNT(DISTINCT cseq) FROM _pc_base"))
-        where = "WHERE customer_id IN (SELECT customer_id FROM _pc_scope)" if scoped else ""
         report.rules = {r: int(n) for r, n in store.fetchall(
-            f"SELECT rule, COUNT(*) FROM golden_values {where} GROUP BY rule ORDER BY rule")}
+            f"SELECT rule, COUNT(*) FROM {values} GROUP BY rule ORDER BY rule")}
         report.values = sum(report.rules.values())
-        report.multi_values = int(store.scalar(f"SELECT COUNT(*) FROM golden_multi {where}"))
+        report.multi_values = int(store.scalar("SELECT COUNT(*) FROM _pc_mgroups"))
         drop_temp(store, *_TEMPS)
         lap("finish")
     return report
@@ -198,7 +215,8 @@ def _groups_sql(store: Store, attributes: list[str], rules: tuple[str, ...]) -> 
               FROM _pc_cand WHERE attribute IN ({names}) GROUP BY cseq, attribute, value_key) g"""
 
 
-def _survive(store: Store, settings: ProfilesSettings) -> None:
+def _survive(store: Store, settings: ProfilesSettings, target: str = "golden_values") -> None:
+    """The single-valued golden values of the customers in _pc_base, inserted into ``target``."""
     by_rules: dict[tuple[tuple[str, ...], bool], list[str]] = {}
     for attribute in SINGLE_ATTRIBUTES:
         rules = settings.rules_for(attribute)
@@ -213,7 +231,7 @@ def _survive(store: Store, settings: ProfilesSettings) -> None:
                            for i, r in enumerate(ranked))
         fallback = "non_empty" if "non_empty" in rules else "tie_break"
         store.execute(f"""
-            INSERT INTO golden_values (customer_id, attribute, value, source, record_key, observed_at, rule)
+            INSERT INTO {target} (customer_id, attribute, value, source, record_key, observed_at, rule)
             WITH recs AS ({_groups_sql(store, attributes, rules)}),
             ranked AS (
                 SELECT recs.*, ROW_NUMBER() OVER w AS rn, COUNT(*) OVER (PARTITION BY cseq, attribute) AS n_values
@@ -227,13 +245,13 @@ def _survive(store: Store, settings: ProfilesSettings) -> None:
     # finds those records (golden_values holds every customer's rows: joining it once per part cost 5x).
     temp_as(store, "_pc_address", f"""
         SELECT g.customer_id, g.source, g.record_key, g.observed_at, g.rule, {", ".join("b." + p for p in ADDRESS_PARTS)}
-        FROM golden_values g
+        FROM {target} g
         JOIN _pc_base b ON b.customer_id = g.customer_id AND b.source = g.source AND b.record_key = g.record_key
         WHERE g.attribute = 'address'""")
     parts = " UNION ALL ".join(
         f"SELECT customer_id, '{p}' AS attribute, {p} AS value, source, record_key, observed_at, rule "
         f"FROM _pc_address WHERE {p} IS NOT NULL" for p in ADDRESS_PARTS)
-    store.execute(f"INSERT INTO golden_values (customer_id, attribute, value, source, record_key, observed_at, rule) "
+    store.execute(f"INSERT INTO {target} (customer_id, attribute, value, source, record_key, observed_at, rule) "
                   f"{parts}")
 
 

@@ -18,7 +18,7 @@ import orjson
 import pyarrow as pa
 
 from accord.clock import utcnow
-from accord.privacy.pii import reveal_tree
+from accord.privacy.pii import TOKEN_PREFIX, reveal_tree
 from accord.profiles.ids import resolve_customer_id
 from accord.store.backend import Store
 
@@ -152,12 +152,21 @@ def document_generation(store: Store) -> int:
 
 
 def profile_document(store: Store, customer_id: str) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
-    """The stored document of ``customer_id`` (None when there is none) and the (id_type, value) pairs
-    the identifier index holds for it: two point queries (as one UNION ALL, DuckDB scans instead)."""
+    """The stored document of ``customer_id`` (None when there is none) with its encrypted fields
+    revealed, and the (id_type, value) pairs the identifier index holds for it: two point queries (as
+    one UNION ALL, DuckDB scans instead)."""
     row = store.fetchone("SELECT document FROM profile_documents WHERE customer_id = ?", (customer_id,))
     identifiers = store.fetchall("SELECT id_type, value FROM customer_identifiers WHERE customer_id = ?",
                                  (customer_id,))
-    return (orjson.loads(row[0]) if row else None), [(t, v) for t, v in identifiers]
+    return (revealed_document(row[0]) if row else None), [(t, v) for t, v in identifiers]
+
+
+def revealed_document(text: str | bytes) -> dict[str, Any]:
+    """A stored document's JSON as a dict, encrypted fields decrypted; the tree is walked only when the
+    text holds a token (most stores encrypt nothing, and the walk costs ~0.1 ms a document)."""
+    document = orjson.loads(text)
+    token = TOKEN_PREFIX if isinstance(text, str) else TOKEN_PREFIX.encode()
+    return reveal_tree(None, document) if token in text else document
 
 
 def store_profile_document(store: Store, customer_id: str, document: bytes, generation: int) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 
 from accord.errors import AccordError
 from accord.profiles._sql import split_rid
+from accord.privacy.pii import reveal_for_display
 from accord.profiles.decisions import record_decision
 from accord.store.backend import Store
 
@@ -69,12 +70,14 @@ def record_fields(store: Store, record: str) -> dict[str, str] | None:
         "WHERE source = ? AND record_key = ? AND deleted_at IS NULL", (source, key))
     if row is None:
         return None
-    given, family, full, emails, phones, street, city, region, postcode, country, dob, company = row
+    # privacy.encryption: fields stored as tokens are shown decrypted (masking is the caller's, per role)
+    given, family, full, emails, phones, street, city, region, postcode, country, dob, company = (
+        v if i in (3, 4) else reveal_for_display(v) for i, v in enumerate(row))
     return {
         "source": source,
         "name": _join(" ", given, family) or (full or ""),
-        "emails": ", ".join(_json_list(emails)),
-        "phones": ", ".join(_json_list(phones)),
+        "emails": ", ".join(reveal_for_display(e) for e in _json_list(emails)),
+        "phones": ", ".join(reveal_for_display(p) for p in _json_list(phones)),
         "address": _join(", ", street, city, _join(" ", region, postcode), country),
         "date_of_birth": dob or "",
         "company": company or "",

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from accord.profiles.decisions import apply_constraints, constraints
 from accord.profiles.golden import GoldenReport, build_golden, source_priorities
-from accord.profiles.identifiers import refresh_customer_identifiers
+from accord.profiles.identifiers import IdentifierReport, refresh_customer_identifiers
 from accord.profiles.ids import IdReport, assign_customer_ids
 from accord.profiles.settings import profiles_settings
 from accord.store.backend import Store
@@ -26,6 +26,8 @@ class ProfilesReport:
     run_id: str
     ids: IdReport
     golden: GoldenReport
+    identifiers: IdentifierReport | None = None
+    """The identifier index refresh (None when the caller refreshes it)."""
     constraints_applied: int = 0
     clusters_split_by_constraints: int = 0
     seconds: float = 0.0
@@ -52,14 +54,14 @@ def _scoped_clusters(store: Store, scope: list[tuple[str, str]]) -> tuple[pd.Dat
         SELECT rc.source, rc.record_key FROM record_customer rc
         WHERE rc.customer_id IN (SELECT r.customer_id FROM record_customer r
                                  JOIN _pf_scope s ON s.source = r.source AND s.record_key = r.record_key)""")
-    frame = store.fetch_arrow("""
-        SELECT i.source, i.record_key, i.cluster_id FROM identity i
-        JOIN _pf_all a ON a.source = i.source AND a.record_key = i.record_key
-        ORDER BY i.source, i.record_key""").to_pandas()
-    removed = store.fetchall("""
-        SELECT a.source, a.record_key FROM _pf_all a
-        WHERE NOT EXISTS (SELECT 1 FROM identity i WHERE i.source = a.source AND i.record_key = a.record_key)
-        ORDER BY a.source, a.record_key""")
+    # One pass over identity: the records in it and (cluster_id null) those no longer in it.
+    found = store.fetch_arrow("""
+        SELECT a.source, a.record_key, i.cluster_id FROM _pf_all a
+        LEFT JOIN identity i ON i.source = a.source AND i.record_key = a.record_key
+        ORDER BY a.source, a.record_key""").to_pandas()
+    gone = found["cluster_id"].isna()
+    frame = found[~gone].reset_index(drop=True)
+    removed = list(zip(found.loc[gone, "source"], found.loc[gone, "record_key"]))
     store.execute("DROP TABLE IF EXISTS _pf_scope")
     store.execute("DROP TABLE IF EXISTS _pf_all")
     return frame, [(s, k) for s, k in removed]
@@ -74,9 +76,10 @@ def build_profiles(store: Store, cfg: Any, clusters: pa.Table | pd.DataFrame | N
 
     ``scope`` (source, record_key pairs, from an incremental identity run): only these records
     (and the other records of their customers) are reassigned, read from ``identity``, and only
-    the golden records of the customers they had or now have are recomputed.
+    the golden records of the customers they had or now have are recomputed, and their rows of the
+    identifier index (``refresh_customer_identifiers``).
     ``refresh_identifiers=False`` leaves ``customer_identifiers`` to the caller (real-time stitching
-    writes its own rows; the next run rebuilds the batch part)."""
+    writes its own rows; the next run's refresh takes the customers it changed)."""
     started = time.perf_counter()
     settings = profiles_settings(getattr(cfg, "profiles", None))
     removed: list[tuple[str, str]] = []
@@ -103,6 +106,7 @@ def build_profiles(store: Store, cfg: Any, clusters: pa.Table | pd.DataFrame | N
         ids = assign_customer_ids(store, frame, run_id, actor or run_id, edges, evidence_limit=settings.evidence_limit,
                                   partial=scope is not None, removed=removed)
         golden = build_golden(store, settings, source_priorities(cfg), customer_ids=ids.customer_ids)
-        if refresh_identifiers:
-            refresh_customer_identifiers(store)
-    return ProfilesReport(run_id, ids, golden, applied, split, round(time.perf_counter() - started, 3))
+        identifiers = None
+        if refresh_identifiers:  # scoped like the golden records, after an incremental run
+            identifiers = refresh_customer_identifiers(store, ids.customer_ids if scope is not None else None)
+    return ProfilesReport(run_id, ids, golden, identifiers, applied, split, round(time.perf_counter() - started, 3))

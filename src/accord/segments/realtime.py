@@ -3,13 +3,16 @@ record enters and exits (with their webhooks) at once, rather than at the next b
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from accord.clock import utcnow
 from accord.segments.catalog import Segment, config_segments, load_catalog, settings_of, sync_config_segments
+from accord.segments.conditions import Trait
 from accord.segments.context import customers_for_identifiers, load_profile_context
 from accord.segments.membership import Change, ensure_indexes, record_changes
 from accord.segments.webhooks import LEASE, Delivery, enqueue
@@ -90,6 +93,15 @@ class RealtimeSegments:
         self.deliver: Callable[[list[Delivery]], None] | None = None
         self._segments: list[Segment] = []
         self._read_at = -1e9
+        # One decision per customer at a time: the collection hook and the trait refresher (after_traits)
+        # decide on their own threads, and two decisions of one customer at once could both record the
+        # same enter. Per customer, so that the refresher re-deciding earlier customers never holds up the
+        # hook deciding a new one (one lock for all made the webhook path wait for a whole decision).
+        self._guard = threading.Lock()
+        self._deciding: dict[str, list[Any]] = {}  # customer_id -> [lock, holders and waiters]
+        self.busy: AbstractContextManager[Any] = _Unmarked()
+        """Held while the collection hook decides (``accord.api.hooks.Busy`` in the API); ``after_traits``
+        waits for it to clear before each customer, so the refresher's decisions give way to the hook's."""
 
     def prepare(self, store: Store) -> None:
         """At server start: indexes (those of one customer's lookups too: on DuckDB the events and
@@ -111,8 +123,55 @@ class RealtimeSegments:
         segments = self.segments(store)
         if not segments:
             return
+        self._decide(store, customer_ids, segments)
+
+    def after_traits(self, store: Store, customer_ids: Iterable[str]) -> None:
+        """After the trait refresher recomputed these customers' traits: re-decide the segments whose
+        conditions read a trait (the decision after collection saw the traits from before the event)."""
+        segments = [s for s in self.segments(store)
+                    if any(isinstance(r, Trait) for r in s.effective.references())]
+        if segments:
+            self._decide(store, customer_ids, segments, give_way=True)
+
+    def _decide(self, store: Store, customer_ids: Iterable[str], segments: list[Segment],
+                give_way: bool = False) -> None:
         deliveries: list[Delivery] = []
         for customer_id in sorted(set(customer_ids)):
-            deliveries += decide(store, self.cfg, customer_id, segments=segments, claim=self.deliver is not None)[1]
+            if give_way:  # before taking the customer's lock: the hook may want the same customer
+                wait_clear = getattr(self.busy, "wait_clear", None)
+                if wait_clear is not None:
+                    wait_clear(GIVE_WAY_SECONDS)
+            with self._customer(customer_id):
+                deliveries += decide(store, self.cfg, customer_id, segments=segments,
+                                     claim=self.deliver is not None)[1]
         if deliveries and self.deliver is not None:
             self.deliver(deliveries)
+
+    @contextmanager
+    def _customer(self, customer_id: str) -> Iterator[None]:
+        """Hold ``customer_id``'s decision lock (created on first use, dropped when nobody holds or awaits it)."""
+        with self._guard:
+            entry = self._deciding.setdefault(customer_id, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._guard:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._deciding[customer_id]
+
+
+GIVE_WAY_SECONDS = 0.25
+"""At most this long the refresher's re-decision of a customer waits for the collection hook to finish."""
+
+
+class _Unmarked:
+    """``busy`` outside the API (no collection hooks): marks nothing."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

@@ -94,7 +94,8 @@ def _ingest_read(store: Store, source: SourceConfig, result: ReadResult, run_id:
     full_snapshot = source.snapshot == "full" and path_override is None
     now = utcnow()
     in_store = store.dialect == "duckdb"
-    mapper = Mapper(source, conn=getattr(store, "conn", None) if in_store else None)
+    mapper = Mapper(source, conn=getattr(store, "conn", None) if in_store else None,
+                    hash_key=encryption.codec.hash_key if encryption is not None else None)  # keyed row_hash
     rejects: list[Reject] = []
     name = sql_literal(source.name)
     if source.kind == "people":

@@ -8,6 +8,7 @@ stored, or null. Values from config reach SQL only as escaped literals; data nev
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 
@@ -192,9 +193,10 @@ class Mapper:
     """
 
     def __init__(self, source: SourceConfig, max_field_chars: int = MAX_FIELD_CHARS,
-                 conn: duckdb.DuckDBPyConnection | None = None):
+                 conn: duckdb.DuckDBPyConnection | None = None, hash_key: bytes | None = None):
         """``conn``: a DuckDB connection to map in (a DuckDB store's own, so one buffer pool serves both);
-        by default an in-memory engine of the mapper's own."""
+        by default an in-memory engine of the mapper's own. ``hash_key``: the PII hash key when person
+        fields are encrypted (``privacy.encryption``); ``row_hash`` is then keyed with it."""
         self.source = source
         self.max_field_chars = max_field_chars
         self.own_conn = conn is None
@@ -212,6 +214,9 @@ class Mapper:
         self.stage_columns = PEOPLE_STAGE_COLUMNS if source.kind == "people" else EVENT_STAGE_COLUMNS
         mapping = source.model_dump(mode="json", include={"kind", "primary_key", "fields", "events"})
         self.fingerprint = hashlib.sha256(json.dumps(mapping, sort_keys=True).encode()).hexdigest()[:16]
+        # A key of this source's row hashes, derived from the PII hash key (never the key itself in SQL).
+        self.row_key = None if hash_key is None else hmac.new(
+            hash_key, f"row_hash:{self.fingerprint}".encode(), hashlib.sha256).hexdigest()
 
     def _sql(self, columns: list[str], where: str = "") -> str:
         present = [c for c in columns if c not in RESERVED_COLUMNS]
@@ -239,7 +244,12 @@ class Mapper:
 
     def _hash(self, raw: str) -> str:
         # The mapping takes part in the hash: after a change to accord.yaml every row maps again.
-        return f"md5({raw} || {sql_literal(self.fingerprint)})"
+        if self.row_key is None:
+            return f"md5({raw} || {sql_literal(self.fingerprint)})"
+        # With encrypted fields, a plain MD5 of the row would let anyone holding the store confirm a guessed
+        # row (and so a person's values): the hash is keyed, SHA-256 over key || row || key, 32 hex digits.
+        key = sql_literal(self.row_key)
+        return f"substr(sha256({key} || {raw} || {key}), 1, 32)"
 
     def map_into_stage(self, batch: pa.Table, first: bool, known: str) -> pa.Table:
         """Map a batch straight into the ``_stage`` table of this mapper's own connection (a DuckDB store);

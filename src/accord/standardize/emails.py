@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from accord.standardize.placeholders import blank_to_none, is_placeholder_email, is_placeholder_text
 
@@ -118,3 +124,26 @@ def standardize_email_list(raw: str | None) -> tuple[tuple[str, ...], tuple[str,
         if result.flag is not None and result.flag not in flags:
             flags.append(result.flag)
     return tuple(emails), tuple(flags)
+
+
+# A JSON list of plain strings (no escapes, no control characters): split without a JSON parser.
+_WS = r"[ \t\n\r]*"
+_SIMPLE_LIST = rf'^{_WS}\[{_WS}(?:"[^"\\\x00-\x1f]*"(?:{_WS},{_WS}"[^"\\\x00-\x1f]*")*)?{_WS}\]{_WS}$'
+
+
+def split_simple_lists(cells: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, list[list[str] | None]]:
+    """(simple, empty, items) per cell: ``simple`` where the cell is a JSON list of plain strings
+    (``parse_text_list`` gives exactly ``items`` for it, split in Arrow), ``empty`` where that list is
+    ``[]``. Other cells (null, not text, escapes, bare values) are for ``parse_text_list``."""
+    array = pa.array([c if isinstance(c, str) else None for c in cells], pa.string())
+
+    def matches(pattern: str) -> np.ndarray:
+        found = pc.fill_null(pc.match_substring_regex(array, pattern), False)
+        return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+
+    simple = matches(_SIMPLE_LIST)
+    empty = matches(rf"^{_WS}\[{_WS}\]{_WS}$")
+    inner = pc.replace_substring_regex(pc.replace_substring_regex(array, rf'^{_WS}\[{_WS}"?', ""),
+                                       rf'"?{_WS}\]{_WS}$', "")
+    items = pc.split_pattern_regex(inner, rf'"{_WS},{_WS}"').to_pylist()
+    return simple, empty, items

@@ -2,9 +2,10 @@
 
 Every field is standardized once per distinct value (or distinct combination,
 such as a phone list with the record's country) and mapped back to the rows,
-because names, cities and phone numbers repeat a lot. The expensive fields
-(phones, streets, emails) fan out over processes when there are many distinct
-values.
+because names, cities and phone numbers repeat a lot. Phone lists take Arrow for
+the common cases (``standardize_phone_cells``) and names are cleaned once per
+distinct given and family name; the other expensive fields (streets, emails)
+fan out over processes when there are many distinct values.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from accord.standardize.countries import standardize_country
 from accord.standardize.dates import standardize_dob, writes_month_first
 from accord.standardize.emails import standardize_email_list
 from accord.standardize.names import clean_name, family_name_phonetic, name_group, standardize_name
-from accord.standardize.phones import standardize_phone_list
+from accord.standardize.phones import standardize_phone_cells, standardize_phone_list
 from accord.standardize.placeholders import blank_to_none, is_placeholder_text
 
 INPUT_COLUMNS = (
@@ -68,6 +69,32 @@ def _name_row(given_raw: Any, family_raw: Any, full_raw: Any) -> tuple:
     )
 
 
+def _name_rows(givens: list[Any], families: list[Any], fulls: list[Any]) -> list[tuple]:
+    """``_name_row`` over many distinct (given, family, full) combinations at once: each distinct
+    given and family value is cleaned once (a million records hold a few thousand given names and tens
+    of thousands of family names, in hundreds of thousands of combinations); a combination missing
+    either takes ``_name_row`` itself (the full name fills the gap)."""
+    givens_seen: dict[Any, tuple] = {}
+    families_seen: dict[Any, tuple] = {}
+    out: list[tuple] = []
+    for given_raw, family_raw, full_raw in zip(givens, families, fulls):
+        given = givens_seen.get(given_raw)
+        if given is None:
+            name = clean_name(blank_to_none(given_raw))
+            given = givens_seen[given_raw] = (name, _placeholder_flag(given_raw, "given_name"),
+                                              name[0] if name else None, name_group(name))
+        family = families_seen.get(family_raw)
+        if family is None:
+            name = clean_name(blank_to_none(family_raw))
+            family = families_seen[family_raw] = (name, _placeholder_flag(family_raw, "family_name"),
+                                                  family_name_phonetic(name))
+        if given[0] is None or family[0] is None:
+            out.append(_name_row(given_raw, family_raw, full_raw))
+        else:
+            out.append((given[0], family[0], given[2], given[3], family[2], given[1] + family[1]))
+    return out
+
+
 def _email_row(raw: Any) -> tuple:
     emails, flags = standardize_email_list(blank_to_none(raw))
     first = emails[0] if emails else None
@@ -77,6 +104,12 @@ def _email_row(raw: Any) -> tuple:
 def _phone_row(raw: Any, region: str) -> tuple:
     phones, flags = standardize_phone_list(blank_to_none(raw), region)
     return phones, phones[0] if phones else None, flags
+
+
+def _phone_rows(raws: list[Any], regions: list[str]) -> list[tuple]:
+    """``_phone_row`` over many distinct values at once (``standardize_phone_cells``: Arrow does the common cases)."""
+    return [(phones, phones[0] if phones else None, flags)
+            for phones, flags in standardize_phone_cells(raws, regions)]
 
 
 def _street_row(raw: Any) -> tuple:
@@ -154,16 +187,18 @@ class _Standardizer:
             results.extend(part)
         return results
 
-    def map(self, fn: Callable[..., tuple], columns: Sequence[np.ndarray | pd.Series]) -> list[np.ndarray]:
+    def map(self, fn: Callable[..., tuple], columns: Sequence[np.ndarray | pd.Series],
+            batch: Callable[..., list[tuple]] | None = None) -> list[np.ndarray]:
         """fn over each distinct combination of `columns`; one array per result field, per row.
 
         fn's last result field is a tuple of quality flags: it is kept for
-        quality_flags rather than returned.
+        quality_flags rather than returned. ``batch``, when given, computes what fn would for all
+        distinct combinations at once (one list per column in, one tuple per combination out).
         """
         codes = _group_codes(columns)
         _, first_rows = np.unique(codes, return_index=True)
         values = [np.asarray(c, dtype=object)[first_rows] for c in columns]
-        results = self._run(fn, list(zip(*values)))
+        results = batch(*[v.tolist() for v in values]) if batch else self._run(fn, list(zip(*values)))
         width = len(fn(*[None] * len(columns)))
         fields = list(zip(*results)) if results else [()] * width
         *value_fields, flag_field = fields
@@ -213,9 +248,9 @@ def standardize_records(df: pd.DataFrame, default_region: str = "US", *,
         month_first_by_row = month_first[pd.factorize(region)[0]] if n_rows else np.zeros(0, bool)
 
         given, family, initial, group, metaphone = std.map(
-            _name_row, [column("given_name"), column("family_name"), column("full_name")])
+            _name_row, [column("given_name"), column("family_name"), column("full_name")], batch=_name_rows)
         emails, email, email_user = std.map(_email_row, [column("emails")])
-        phones, phone = std.map(_phone_row, [column("phones"), region])
+        phones, phone = std.map(_phone_row, [column("phones"), region], batch=_phone_rows)
         street, house_number, unit = std.map(_street_row, [column("street")])
         (city,) = std.map(_city_row, [column("city")])
         (postcode,) = std.map(_postcode_row, [column("postcode"), region])

@@ -22,7 +22,7 @@ from typing import Any
 from accord.store.backend import Store
 from accord.traits.computed import Fragment
 from accord.traits.dialect import count_distinct_small, epoch, json_text, num, to_number
-from accord.traits.events import TABLE, PropertyColumns, create_temp
+from accord.traits.events import SCOPE_TABLE, TABLE, PropertyColumns, create_temp
 from accord.traits.settings import HealthSettings, SupportSettings
 
 WEEK = 7 * 86400
@@ -73,8 +73,9 @@ def _ticket_score(sentiment: str, satisfaction: str) -> str:
 
 
 def build_support_table(store: Store, settings: SupportSettings, columns: PropertyColumns, as_of: datetime,
-                        customer_id: str | None = None) -> int:
-    """``_trait_support(customer_id, support)``; returns the number of customers with tickets."""
+                        customer_id: str | None = None, scoped: bool = False) -> int:
+    """``_trait_support(customer_id, support)`` (every customer, one, or with ``scoped`` those in
+    ``_trait_scope``); returns the number of customers with tickets."""
     parts: list[str] = []
     params: list[Any] = []
     window = settings.within.total_seconds()
@@ -83,6 +84,8 @@ def build_support_table(store: Store, settings: SupportSettings, columns: Proper
         q = to_number(store, json_text(store, "sr.raw", settings.satisfaction)) if settings.satisfaction else "NULL"
         at = "COALESCE(sr.source_created_at, sr.first_seen_at)"
         only = " AND rc.customer_id = ?" if customer_id is not None else ""
+        if scoped:
+            only = f" AND rc.customer_id IN (SELECT customer_id FROM {SCOPE_TABLE})"
         parts.append(
             f"SELECT rc.customer_id, {_ticket_score('s', 'q')} AS score FROM (SELECT rc.customer_id, {s} AS s, "
             f"{q} AS q FROM source_records sr JOIN record_customer rc ON rc.source = sr.source AND "
@@ -101,7 +104,7 @@ def build_support_table(store: Store, settings: SupportSettings, columns: Proper
         "SELECT CAST(NULL AS TEXT) AS customer_id, CAST(NULL AS DOUBLE PRECISION) AS score")
     store.execute(f"{create_temp(store, SUPPORT_TABLE)} AS SELECT customer_id, avg(score) AS support FROM ({body}) t "
                   f"WHERE score IS NOT NULL GROUP BY customer_id", params)
-    return -1 if customer_id is not None else int(store.scalar(f"SELECT count(*) FROM {SUPPORT_TABLE}") or 0)
+    return -1 if customer_id is not None or scoped else int(store.scalar(f"SELECT count(*) FROM {SUPPORT_TABLE}") or 0)
 
 
 def health_sql(settings: HealthSettings, weeks: int, rfm_enabled: bool) -> str:

@@ -19,6 +19,7 @@ traits:
     weights: {engagement: 0.3, purchases: 0.3, support: 0.15, churn: 0.25}
     support: {sources: [support], sentiment: sentiment, satisfaction: satisfaction, within: 365d}
   accounts: {enabled: true, active_days: 90}
+  realtime: {enabled: true, batch_size: 200, max_pending: 100000, min_interval_seconds: 0.05}
 ```
 
 See docs/traits.md for every key.
@@ -281,6 +282,19 @@ class AccountSettings(_Strict):
     """A member with any activity in this many days before as_of is an active contact."""
 
 
+class RealtimeSettings(_Strict):
+    """The trait refresher of ``accord serve``: customers whose events were collected get their traits
+    recomputed in the background (``accord.traits.refresher``)."""
+
+    enabled: bool = True
+    batch_size: int = Field(200, ge=1, le=5000)
+    """Customers recomputed in one transaction."""
+    max_pending: int = Field(100_000, ge=1)
+    """Customers (identifiers) waiting at most; beyond, more are dropped, counted and left to the batch run."""
+    min_interval_seconds: float = Field(0.05, ge=0, le=60)
+    """At least this long between two refresh rounds, so that a burst of events coalesces into one."""
+
+
 class TraitsSettings(_Strict):
     """The ``traits:`` section (see docs/traits.md)."""
 
@@ -293,6 +307,7 @@ class TraitsSettings(_Strict):
     engagement: EngagementSettings = Field(default_factory=EngagementSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     accounts: AccountSettings = Field(default_factory=AccountSettings)
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
 
     @field_validator("as_of")
     @classmethod

@@ -2,14 +2,15 @@
 
 ``compute_traits`` recomputes every active customer's traits in one transaction;
 ``update_customer_traits`` recomputes one customer's with the same SQL (RFM scored against the
-boundaries of the last batch run), for the API and segments to call after an event arrives.
+boundaries of the last batch run), ``update_traits`` many customers' in one transaction (what the
+trait refresher of ``accord serve`` runs after events arrive, ``accord.traits.refresher``).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,12 +32,21 @@ from accord.traits.catalog import (
 )
 from accord.traits.computed import Fragment
 from accord.traits.events import TABLE as EVENTS_TABLE
-from accord.traits.events import PropertyColumns, build_trait_events, create_temp, drop
+from accord.traits.events import (
+    SCOPE_IDS_TABLE,
+    SCOPE_TABLE,
+    PropertyColumns,
+    build_trait_events,
+    create_temp,
+    drop,
+)
 from accord.traits.lookups import ensure_lookup_indexes
 from accord.traits.settings import TraitSpec, TraitsSettings
 
 AGG_TABLE = "_trait_agg"
 BASE_TABLE = "_trait_base"
+FEW_CUSTOMERS = 20
+"""Up to this many customers, an update deletes their old traits one customer per statement."""
 
 
 @dataclass
@@ -104,7 +114,7 @@ def _aggregate(store: Store, settings: TraitsSettings, specs: dict[str, TraitSpe
 
 
 def _build_base(store: Store, settings: TraitsSettings, specs: dict[str, TraitSpec], separate: list[str],
-                thresholds: rfm.Thresholds, customer_id: str | None) -> None:
+                thresholds: rfm.Thresholds, customer_id: str | None, scope: list[str] | None = None) -> None:
     cols = []
     joins = []
     for i, spec in enumerate(specs.values()):
@@ -118,20 +128,29 @@ def _build_base(store: Store, settings: TraitsSettings, specs: dict[str, TraitSp
              for dim, col in rfm.DIMENSIONS.items()]
     cols += ["a.rfm_frequency_n", f"{health.trend_sql(weeks)} AS trend", "a.eng_weeks", "a.last_activity_age",
              "COALESCE(a.spend, 0) AS spend", "sp.support", "ch.churn_risk"]
-    if customer_id is None:
+    churn = "SELECT customer_id, value_num AS churn_risk FROM customer_traits WHERE name = 'churn_risk'"
+    churn_params: list[Any] = []
+    if scope is not None:  # the active customers of the scope, as the batch run's population
+        population, params = (f"SELECT c.customer_id FROM customers c JOIN {SCOPE_TABLE} s "
+                              f"ON s.customer_id = c.customer_id WHERE c.status = 'active'"), []
+        if len(scope) <= FEW_CUSTOMERS:  # one zone-map lookup each, rather than a scan of every trait row
+            churn, churn_params = " UNION ALL ".join(f"{churn} AND customer_id = ?" for _ in scope), scope
+        else:
+            churn += f" AND customer_id IN (SELECT customer_id FROM {SCOPE_TABLE})"
+    elif customer_id is None:
         population, params = "SELECT customer_id FROM customers WHERE status = 'active'", []
     else:
         population, params = "SELECT CAST(? AS TEXT) AS customer_id", [customer_id]
-    churn_only = " AND customer_id = ?" if customer_id is not None else ""
+        churn, churn_params = f"{churn} AND customer_id = ?", [customer_id]
     store.execute(
         f"{create_temp(store, BASE_TABLE)} AS SELECT b.*, "
         f"{health.health_sql(settings.health, weeks, settings.rfm.enabled)} AS health, "
         f"seg.segment AS rfm_segment FROM (SELECT p.customer_id, {', '.join(cols)} "
         f"FROM ({population}) p LEFT JOIN {AGG_TABLE} a ON a.customer_id = p.customer_id {' '.join(joins)} "
         f"LEFT JOIN {health.SUPPORT_TABLE} sp ON sp.customer_id = p.customer_id "
-        f"LEFT JOIN (SELECT customer_id, value_num AS churn_risk FROM customer_traits WHERE name = 'churn_risk'"
-        f"{churn_only}) ch ON ch.customer_id = p.customer_id) b LEFT JOIN {rfm.segment_table_sql()} "
-        f"ON seg.seg_r = b.r AND seg.seg_fm = {rfm.fm_sql('b.f', 'b.m')} ORDER BY b.customer_id", params + params)
+        f"LEFT JOIN ({churn}) ch ON ch.customer_id = p.customer_id) b LEFT JOIN {rfm.segment_table_sql()} "
+        f"ON seg.seg_r = b.r AND seg.seg_fm = {rfm.fm_sql('b.f', 'b.m')} ORDER BY b.customer_id",
+        params + churn_params)
 
 
 def _outputs(store: Store, settings: TraitsSettings, specs: dict[str, TraitSpec]) -> list[tuple[str, str, str]]:
@@ -164,8 +183,11 @@ def _stale_names(store: Store, current: set[str]) -> list[str]:
 
 
 def _write(store: Store, outputs: list[tuple[str, str, str]], computed_at: datetime, customer_id: str | None,
-           remove: list[str]) -> int:
-    """Replace the ``remove`` traits with the ``outputs`` of ``_trait_base``; return the rows written."""
+           remove: list[str], scope: list[str] | None = None) -> int:
+    """Replace the ``remove`` traits with the ``outputs`` of ``_trait_base``; return the rows written.
+    ``scope``: only these customers' rows are replaced (``_trait_base`` holds those of them that are active)."""
+    if scope is not None:
+        return _write_scope(store, outputs, computed_at, remove, scope)
     only = " AND customer_id = ?" if customer_id is not None else ""
     for lo in range(0, len(remove), 500):
         chunk = remove[lo:lo + 500]
@@ -200,6 +222,33 @@ def _write(store: Store, outputs: list[tuple[str, str, str]], computed_at: datet
     return int(store.scalar("SELECT count(*) FROM customer_traits") or 0) - before
 
 
+def _write_scope(store: Store, outputs: list[tuple[str, str, str]], computed_at: datetime, remove: list[str],
+                 scope: list[str]) -> int:
+    names = ", ".join("?" * len(remove))
+    if remove and len(scope) <= FEW_CUSTOMERS:
+        # One statement per customer (``customer_id = ?``): DuckDB's zone maps find that customer's rows in a
+        # row group or two; a list of them is a scan of every trait row, cheaper only for many customers.
+        for customer_id in scope:
+            store.execute(f"DELETE FROM customer_traits WHERE name IN ({names}) AND customer_id = ?",
+                          [*remove, customer_id])
+    elif remove:
+        store.execute(f"DELETE FROM customer_traits WHERE name IN ({names}) AND customer_id IN "
+                      f"(SELECT customer_id FROM {SCOPE_TABLE})", remove)
+    if not outputs:
+        return 0
+    labels = ", ".join(f"({i}, CAST(? AS TEXT))" for i in range(len(outputs)))
+    number = " ".join(f"WHEN {i} THEN CAST({n} AS DOUBLE PRECISION)" for i, (_, n, _) in enumerate(outputs))
+    text = " ".join(f"WHEN {i} THEN CAST({t} AS TEXT)" for i, (_, _, t) in enumerate(outputs))
+    rows = store.fetchall(
+        "INSERT INTO customer_traits (customer_id, name, value_num, value_text, computed_at) "
+        "SELECT customer_id, name, value_num, value_text, CAST(? AS TIMESTAMP) FROM ("
+        f"SELECT b.customer_id, n.name, CASE n.i {number} END AS value_num, CASE n.i {text} END AS value_text "
+        f"FROM {BASE_TABLE} b CROSS JOIN (VALUES {labels}) AS n(i, name)) t "
+        "WHERE value_num IS NOT NULL OR value_text IS NOT NULL ORDER BY customer_id, name RETURNING 1",
+        [computed_at, *(name for name, _, _ in outputs)])
+    return len(rows)
+
+
 def _save_definitions(store: Store, settings: TraitsSettings, specs: dict[str, TraitSpec], now: datetime) -> None:
     rows = []
     for name, spec in specs.items():
@@ -218,17 +267,18 @@ def _save_definitions(store: Store, settings: TraitsSettings, specs: dict[str, T
 
 
 def _prepare(store: Store, settings: TraitsSettings, as_of: datetime, customer_id: str | None,
-             lap: Callable[[str], None], report: TraitsReport | None) -> tuple[dict[str, TraitSpec], list[str]]:
+             lap: Callable[[str], None], report: TraitsReport | None, scoped: bool = False
+             ) -> tuple[dict[str, TraitSpec], list[str]]:
     specs = computed_specs(settings)
     columns = PropertyColumns()
     computed.register_columns(specs, columns)
     health.register_columns(settings.health.support, columns)
-    events = build_trait_events(store, settings, columns, as_of, customer_id)
+    events = build_trait_events(store, settings, columns, as_of, customer_id, scoped)
     lap("attribute events")
     _aggregate(store, settings, specs, columns)
     separate = computed.build_separate_tables(store, specs, columns)
     lap("aggregate")
-    support = health.build_support_table(store, settings.health.support, columns, as_of, customer_id)
+    support = health.build_support_table(store, settings.health.support, columns, as_of, customer_id, scoped)
     lap("support")
     if report is not None:
         report.events_attributed = events
@@ -237,7 +287,7 @@ def _prepare(store: Store, settings: TraitsSettings, as_of: datetime, customer_i
 
 
 def _cleanup(store: Store, separate: list[str]) -> None:
-    drop(store, EVENTS_TABLE, AGG_TABLE, BASE_TABLE, health.SUPPORT_TABLE, *separate)
+    drop(store, EVENTS_TABLE, AGG_TABLE, BASE_TABLE, health.SUPPORT_TABLE, SCOPE_TABLE, SCOPE_IDS_TABLE, *separate)
 
 
 def compute_traits(store: Store, cfg: Any, run_id: str, *, as_of: datetime | None = None,
@@ -302,6 +352,34 @@ def update_customer_traits(store: Store, cfg: Any, customer_id: str, *,
         _write(store, _outputs(store, settings, specs), now, customer_id, sorted(owned))
     values = customer_trait_values(store, customer_id)
     return CustomerTraits(customer_id, values, round(time.perf_counter() - started, 4))
+
+
+def update_traits(store: Store, cfg: Any, customer_ids: Iterable[str], *, as_of: datetime | None = None) -> int:
+    """Recompute these customers' traits in one transaction, as ``compute_traits`` would give them (RFM
+    against the last batch boundaries); a customer no longer active loses this stage's traits, as in a batch
+    run. Returns how many customers got traits. What the real-time refresher calls after events arrive."""
+    scope = sorted(set(customer_ids))
+    if not scope:
+        return 0
+    settings = _settings_of(cfg)
+    now = utcnow()
+    as_of = as_of or settings.as_of or now
+    with store.transaction():
+        if store.dialect == "postgresql":
+            # Two API workers updating one customer at once would both delete, then both insert; sorted, so
+            # that two overlapping scopes take their locks in the same order.
+            for customer_id in scope:
+                store.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"traits:{customer_id}",))
+        store.execute(f"{create_temp(store, SCOPE_TABLE)} AS SELECT customer_id FROM ("
+                      f"VALUES {', '.join('(CAST(? AS TEXT))' for _ in scope)}) AS s(customer_id)", scope)
+        specs, separate = _prepare(store, settings, as_of, None, lambda step: None, None, scoped=True)
+        thresholds = rfm.load_thresholds(store) if settings.rfm.enabled else {}
+        _build_base(store, settings, specs, separate, thresholds, None, scope=scope)
+        owned = owned_traits(settings)
+        _write(store, _outputs(store, settings, specs), now, None, sorted(owned), scope=scope)
+        written = int(store.scalar(f"SELECT count(*) FROM {BASE_TABLE}") or 0)
+        _cleanup(store, separate)
+    return written
 
 
 def customer_trait_values(store: Store, customer_id: str) -> dict[str, Any]:

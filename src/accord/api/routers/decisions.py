@@ -30,6 +30,7 @@ from accord.decisions.engine import DecideRequest, DecisionEngine, UnknownCustom
 from accord.decisions.log import LogWriter, OutcomeError, read_decision, record_outcome
 from accord.decisions.offers import OfferError, delete_offer, save_offer, set_stock, validate_offer
 from accord.store import Store
+from accord.traits.lookups import ensure_lookup_indexes
 
 log = logging.getLogger("accord.api")
 FLUSH_SECONDS = 0.05
@@ -128,6 +129,17 @@ def _subject(store: Store, ref: str, region: str) -> tuple[str | None, str | Non
         raise
 
 
+def _purchase_indexes(store: Store) -> None:
+    """DuckDB: the events indexes the already-bought guardrail looks purchases up by (one per identifier;
+    without them each lookup scans the events). PostgreSQL's come with the schema."""
+    if store.dialect != "duckdb":
+        return
+    try:
+        ensure_lookup_indexes(store)
+    except Exception:  # noqa: BLE001 - decisions still work, reading purchases by scan
+        log.exception("decisions: could not create the events indexes; purchase lookups will scan")
+
+
 def make_router(cfg: ProjectConfig) -> APIRouter:
     """The decision routes for this project (the engine keeps offers, model and posteriors in memory)."""
     settings = cfg.decisions
@@ -136,8 +148,11 @@ def make_router(cfg: ProjectConfig) -> APIRouter:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # The log writer has a connection of its own, so a decision never waits behind a commit.
-        writer = LogWriter(engine.log, cfg.store_url(), FLUSH_SECONDS)
+        # The log writer has a connection of its own, so a decision never waits behind a commit; it also
+        # keeps the engine's catalog fresh (read at start, so the first request does not import LightGBM).
+        if settings.guardrails.already_bought_days:
+            await app.state.store_worker.call(_purchase_indexes)
+        writer = LogWriter(engine.log, cfg.store_url(), FLUSH_SECONDS, housekeeping=engine.refresh_ahead)
         await asyncio.to_thread(writer.start)
         try:
             yield

@@ -8,6 +8,8 @@ centre); ``GET`` the same path shows the current consent. ``GET /v1/privacy/{ref
 
 from __future__ import annotations
 
+import asyncio
+
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -144,7 +146,15 @@ async def erase_person(request: Request, ref: Ref, key: StewardKey, worker: Stor
             raise ApiError(409 if "names" in str(exc) else 404, str(exc)) from None
         return receipt.as_dict()
 
-    return JsonResponse(await worker.call(run))
+    # The trait refresher must not write the person's traits back from a batch read before the erasure.
+    refresher = getattr(request.app.state, "trait_refresher", None)
+    if refresher is None:
+        return JsonResponse(await worker.call(run))
+    await asyncio.to_thread(refresher.pause)
+    try:
+        return JsonResponse(await worker.call(run))
+    finally:
+        refresher.resume()
 
 
 @router.get("/v1/privacy/receipts/{receipt_id}", responses=_ERRORS, summary="An erasure receipt")

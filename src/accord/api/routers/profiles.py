@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 import uuid
 from collections.abc import Callable
@@ -40,7 +41,13 @@ from accord.privacy.masking import mask_for_role
 from accord.privacy.pii import blind_forms, reveal_tree
 from accord.profiles.audit import history
 from accord.profiles.ids import resolve_customer_id
-from accord.profiles.lookup import document_generation, profile_document, store_profile_document, stored_profile
+from accord.profiles.lookup import (
+    document_generation,
+    profile_document,
+    revealed_document,
+    store_profile_document,
+    stored_profile,
+)
 from accord.standardize.emails import standardize_email
 from accord.standardize.phones import standardize_phone
 from accord.store.backend import Store
@@ -249,7 +256,8 @@ def customer_events(store: Store, customer_id: str, limit: int, cursor: str | No
     rows = store.fetchall(
         f"SELECT {', '.join(EVENT_COLUMNS)}, CAST(properties AS TEXT) FROM events WHERE {where} "
         f"ORDER BY ts DESC, event_id DESC LIMIT {int(limit) + 1}", params)
-    events = [{**dict(zip(EVENT_COLUMNS, r[:-1], strict=True)), "properties": _json(r[-1])} for r in rows[:limit]]
+    events = [{**dict(zip(EVENT_COLUMNS, r[:-1], strict=True)), "properties": reveal_tree(None, _json(r[-1]))}
+              for r in rows[:limit]]  # person fields collected encrypted (privacy.encryption) decrypted
     last = rows[limit - 1] if len(rows) > limit else None
     return {"customer_id": customer_id, "events": events,
             "next_cursor": encode_cursor(last[4], last[0]) if last else None}
@@ -333,7 +341,7 @@ async def get_profile(request: Request, ref: Ref, key: ReadKey, worker: StoreWor
             store_profile_document(store, customer_id, built[1], built[0])
 
         await worker.append(log)
-    out = reveal_tree(None, document)  # encrypted fields decrypted with the environment's keys
+    out = document  # encrypted fields were decrypted as it was read (revealed_document)
     # Identifiers real-time stitching indexed (a person known only from events has no records yet).
     identifiers = {k: set(v) for k, v in out["identifiers"].items()}
     for id_type_, value_ in indexed:
@@ -344,6 +352,10 @@ async def get_profile(request: Request, ref: Ref, key: ReadKey, worker: StoreWor
     return JsonResponse(mask_for_role(request, out))  # analyst keys see PII masked
 
 
+_ACCESS_PREFIX = uuid.uuid4().hex[:16]
+_ACCESS_SEQ = itertools.count()
+"""access_id: a random prefix per process and a counter (as unique as a uuid4 per row, and ~20x cheaper:
+no system call per read)."""
 ACCESS_COLUMNS = ("access_id", "accessed_at", "actor", "role", "channel", "action", "customer_id", "purpose",
                   "detail")
 
@@ -351,7 +363,7 @@ ACCESS_COLUMNS = ("access_id", "accessed_at", "actor", "role", "channel", "actio
 def access_row(request: Request, action: str, customer_id: str, detail: str | None) -> tuple[Any, ...]:
     """The ``access_log`` row ``privacy.access.log_api_access`` writes for this call, as values."""
     key = getattr(request.state, "api_key", None)
-    return ("acc_" + uuid.uuid4().hex, utcnow(), f"key:{key.name}" if key else "key:unknown",
+    return (f"acc_{_ACCESS_PREFIX}{next(_ACCESS_SEQ):016x}", utcnow(), f"key:{key.name}" if key else "key:unknown",
             key.role if key else None, "api", action, customer_id,
             clean_purpose(request.headers.get(PURPOSE_HEADER)), detail)
 
@@ -381,7 +393,7 @@ def read_profile(store: Store, id_type: str, value: str, region: str
         generation = document_generation(store)  # before reading what the document is built from
         document = stored_profile(store, customer_id)
         text = orjson.dumps(document)
-        document, built = orjson.loads(text), (generation, text)  # the same JSON types as a stored document
+        document, built = revealed_document(text), (generation, text)  # the same JSON types as a stored document
     return customer_id, redirected_from, document, indexed, built
 
 

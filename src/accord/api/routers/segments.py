@@ -159,6 +159,7 @@ def install(app: FastAPI, cfg: Any) -> None:
     from accord.segments.webhooks import DeliveryWorker
 
     realtime = RealtimeSegments(cfg)
+    app.state.realtime_segments = realtime  # the trait refresher re-decides through it (accord.traits.serving)
     router = make_router(cfg)
     hooks = getattr(app.state, "collect_hooks", None)
 
@@ -180,10 +181,14 @@ def install(app: FastAPI, cfg: Any) -> None:
             if delivery is not None:
                 delivery.stop()
 
+    if hooks is not None:
+        realtime.busy = hooks.busy  # the trait refresher gives way while this hook works
+
     def after_commit(store: Store, committed: Committed) -> None:
         if not realtime.segments(store):  # no real-time segments: no customers to look up (cached 5 s)
             return
-        realtime.after_commit(store, committed_customers(store, committed))
+        with realtime.busy:
+            realtime.after_commit(store, committed_customers(store, committed))
 
     router.lifespan_context = lifespan
     if hooks is not None and realtime.enabled:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from accord.errors import AccordError
+from accord.privacy.access import log_access
 from accord.store import Store
 from accord.ui.data.customer import customer_cards, customer_view, find_customers, timeline
 from accord.ui.deps import ProfileReader, State, store_call
@@ -38,9 +39,13 @@ async def customer(request: Request, customer_id: str, user: ProfileReader, stat
 
     def read(store: Store) -> dict[str, Any] | None:
         try:
-            return customer_view(store, customer_id, masker)
+            view = customer_view(store, customer_id, masker)
         except AccordError:
             return None
+        # The access audit (issue #8): a profile read in the dashboard is logged as the API's are.
+        log_access(store, actor=f"key:{user.name}", role=user.role, channel="ui", action="profile.read",
+                   customer_id=view["customer_id"])
+        return view
 
     view = await store_call(request, read)
     if view is None:
