@@ -88,6 +88,15 @@ class _Recording:
         pass
 
 
+def _giving_way_to(busy: object, update: object) -> tuple[TraitRefresher, "_Recording"]:
+    """A started refresher on a recording connection, giving way to ``busy``, running ``update``."""
+    store = _Recording()
+    r = TraitRefresher(TraitsSettings.model_validate({"realtime": {"min_interval_seconds": 0}}), update=update)
+    r.give_way_to = busy
+    r.start(store)  # type: ignore[arg-type]
+    return r, store
+
+
 def test_each_refresh_statement_waits_while_the_collection_hook_is_busy() -> None:
     """The event -> webhook path comes first: while the segments hook holds ``busy``, the refresher runs
     no statement; once it clears, the refresh goes on."""
@@ -97,7 +106,6 @@ def test_each_refresh_statement_waits_while_the_collection_hook_is_busy() -> Non
     from accord.api.hooks import Busy
 
     busy = Busy()
-    store = _Recording()
     done = threading.Event()
 
     def update(store: _Recording, cfg: object, ids: list[str]) -> int:
@@ -106,9 +114,7 @@ def test_each_refresh_statement_waits_while_the_collection_hook_is_busy() -> Non
         done.set()
         return len(ids)
 
-    r = TraitRefresher(TraitsSettings.model_validate({"realtime": {"min_interval_seconds": 0}}), update=update)
-    r.give_way_to = busy
-    r.start(store)  # type: ignore[arg-type]
+    r, store = _giving_way_to(busy, update)
     try:
         with busy:
             r.mark(customer_ids=["cus_1"])
@@ -127,7 +133,6 @@ def test_giving_way_is_bounded_so_a_steady_stream_of_events_never_stops_refreshe
     from accord.traits.refresher import GIVE_WAY_SECONDS
 
     busy = Busy()
-    store = _Recording()
     done = threading.Event()
 
     def update(store: _Recording, cfg: object, ids: list[str]) -> int:
@@ -136,9 +141,7 @@ def test_giving_way_is_bounded_so_a_steady_stream_of_events_never_stops_refreshe
         done.set()
         return len(ids)
 
-    r = TraitRefresher(TraitsSettings.model_validate({"realtime": {"min_interval_seconds": 0}}), update=update)
-    r.give_way_to = busy
-    r.start(store)  # type: ignore[arg-type]
+    r, store = _giving_way_to(busy, update)
     try:
         with busy:  # never clears while the refresh runs
             t0 = time.monotonic()

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from accord.standardize.emails import parse_text_list, split_simple_lists
-from accord.standardize.placeholders import _SEQUENCES, blank_to_none, is_placeholder_phone_digits, is_placeholder_text
+from accord.standardize.placeholders import DIGIT_SEQUENCES, blank_to_none, is_placeholder_phone_digits, is_placeholder_text
 
 _NON_DIGITS = re.compile(r"\D+")
 # Extensions are not part of the person's number: "x123", "ext. 12", "#4".
@@ -147,7 +147,7 @@ def standardize_phone_list(raw: str | None, region: str = "US") -> tuple[tuple[s
 # A number written with digits and separators only, at least one digit: no words, no extension.
 _PLAIN_NUMBER = r"^ *\+?[0-9 ().\-/]*[0-9][0-9 ().\-/]* *$"
 # Every run of six or more digits that is_placeholder_phone_digits finds inside its sequences.
-_SEQUENCE_PARTS = sorted({seq[i:j] for seq in _SEQUENCES for i in range(len(seq)) for j in range(i + 6, len(seq) + 1)})
+_SEQUENCE_PARTS = sorted({seq[i:j] for seq in DIGIT_SEQUENCES for i in range(len(seq)) for j in range(i + 6, len(seq) + 1)})
 
 
 def standardize_phone_cells(cells: Sequence[Any], regions: Sequence[str]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:

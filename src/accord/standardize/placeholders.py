@@ -36,7 +36,8 @@ def is_placeholder_text(text: str) -> bool:
     return text.strip().lower() in PLACEHOLDER_TEXT
 
 
-_SEQUENCES = ("01234567890", "98765432109")
+DIGIT_SEQUENCES = ("01234567890", "98765432109")
+"""Digits counted up or down: a phone number inside one of these (six or more digits) is a placeholder."""
 
 
 def is_placeholder_phone_digits(digits: str) -> bool:
@@ -45,7 +46,7 @@ def is_placeholder_phone_digits(digits: str) -> bool:
         return False
     if len(set(digits)) == 1:
         return True
-    return any(digits in seq for seq in _SEQUENCES)
+    return any(digits in seq for seq in DIGIT_SEQUENCES)
 
 
 _PLACEHOLDER_EMAIL_LOCALS = frozenset(
