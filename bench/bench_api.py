@@ -18,6 +18,10 @@ as the floor.
     .venv/bin/python bench/bench_api.py --store postgresql://postgres@127.0.0.1:5432/test --workers 2
     .venv/bin/python bench/bench_api.py --scenario latency [--people 500000] [--seconds 30]
     .venv/bin/python bench/bench_api.py --scenario latency --store postgresql://postgres@127.0.0.1:5432/test --workers 2
+    .venv/bin/python bench/bench_api.py --scenario latency --identify-rate 0 --lookup-rate 200 \
+        --data-dir /work/benchdata/api1m --store 'postgresql://127.0.0.1:5432/test?schema=h6_api' --workers 2
+
+With PostgreSQL, the store is copied once into the URL's ``schema`` (default bench_api_PEOPLE).
 """
 
 from __future__ import annotations
@@ -391,8 +395,10 @@ def latency(args: argparse.Namespace) -> None:
         (folder / "identity").write_text("ok\n")
     store_url, project = f"duckdb:///{path}", folder
     if args.store != "duckdb":  # the same store copied once into a PostgreSQL schema
-        schema = f"bench_api_{args.people}"
-        store_url = f"{args.store}{'&' if '?' in args.store else '?'}schema={schema}"
+        from urllib.parse import parse_qs, urlparse
+
+        schema = parse_qs(urlparse(args.store).query).get("schema", [f"bench_api_{args.people}"])[0]
+        store_url = args.store if "schema=" in args.store else f"{args.store}{'&' if '?' in args.store else '?'}schema={schema}"
         marker = folder / f"postgresql_{schema}"
         if not marker.exists():
             print(f"copying the store into PostgreSQL schema {schema}", flush=True)
@@ -464,7 +470,8 @@ def main() -> None:
     p.add_argument("--scenario", choices=("collect", "latency"), default="collect")
     p.add_argument("--duration", type=float, default=60.0, help="collect: seconds of sending (default 60)")
     p.add_argument("--store", default="duckdb", help="'duckdb' or a postgresql:// URL (collect: a fresh store; "
-                                                     "latency: the DuckDB bench store copied once into a schema)")
+                                                     "latency: the DuckDB bench store copied once into the URL's "
+                                                     "?schema=, default bench_api_PEOPLE)")
     p.add_argument("--batch-size", type=int, default=100, help="collect: events per /v1/batch request (default "
                                                                "100, the Segment and RudderStack SDKs' default)")
     p.add_argument("--connections", type=int, default=8, help="collect: concurrent client connections (default 8)")

@@ -175,3 +175,16 @@ def test_every_answer_conforms_to_its_declared_model(profiles_api: Api) -> None:
     for suffix, model in (("", Profile), ("/records", ProfileRecords), ("/events", ProfileEvents),
                           ("/history", ProfileHistory)):
         model.model_validate(get(profiles_api, ref + suffix).json())
+
+
+def test_every_answered_profile_read_is_audited_once_whichever_path_answers_it(profiles_api: Api) -> None:
+    refs = ["email:ada@example.com",           # no document yet: computed, then stored
+            "email:ada@example.com",           # the usual case: the index names one customer with a document
+            "customer_id:cus_00000001",        # by id, from the document
+            "customer_id:cus_00000002",        # a retired id: the general path, redirected
+            "crm_contact_id:C-2"]              # an external id name
+    assert [get(profiles_api, f"/v1/profiles/{r}").status_code for r in refs] == [200] * 5
+    assert get(profiles_api, "/v1/profiles/email:nobody@example.com").status_code == 404
+    rows = profiles_api.rows("SELECT customer_id, action, detail FROM access_log ORDER BY accessed_at, access_id")
+    assert rows == [("cus_00000001", "profile.read", "get_profile")] * 4 + [("cus_00000003", "profile.read",
+                                                                            "get_profile")]

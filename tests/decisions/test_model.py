@@ -98,3 +98,16 @@ def test_the_run_stage_retrains_only_when_the_active_model_is_older_than_retrain
     fresh = run_decisions_stage(store, cfg, "run_2", NOW + timedelta(hours=1))
     stale = run_decisions_stage(store, cfg, "run_3", NOW + timedelta(hours=25))
     assert (first.training["version"], fresh.retrain_due, stale.training["version"]) == (1, False, 2)
+
+
+def test_scores_and_contributions_are_lightgbms_own_predict_and_pred_contrib(store, engine_for):
+    import numpy as np
+
+    from accord.decisions.model import load_active_model
+
+    trained(store, engine_for)
+    model = load_active_model(store)
+    x = model.rows({"orders_90d": 3.0, "days_since_last_event": None}, {"channel": "web", "device": "unknown"},
+                   [o["id"] for o in OFFERS] + ["never_seen"])
+    assert np.array_equal(model.predict(x), model.booster.predict(x, num_threads=1))
+    assert np.array_equal(model.contributions(x[:3]), model.booster.predict(x[:3], pred_contrib=True, num_threads=1))

@@ -1,6 +1,9 @@
 import itertools
+import random
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from accord.identity.clustering import ClusterOptions, cluster_edges
 
@@ -180,8 +183,11 @@ def test_graph_components_equal_a_plain_union_find_on_random_graphs():
         rids = sorted({f"s{rng.randint(0, 3)}:{rng.randint(0, 500)}" for _ in range(rng.randint(1, 300))})
         pairs = [tuple(rng.sample(rids, 2)) for _ in range(rng.randint(0, len(rids)))] if len(rids) > 1 else []
         kept = sorted(rng.sample(range(len(pairs)), rng.randint(0, len(pairs)))) if pairs else []
-        ea, eb = [a for a, _ in pairs], [b for _, b in pairs]
-        got = _components(rids, ea, eb, kept)
+        position = {r: i for i, r in enumerate(rids)}
+        ea = np.array([position[a] for a, _ in pairs], dtype=np.int64)
+        eb = np.array([position[b] for _, b in pairs], dtype=np.int64)
+        labels, ids = _components(rids, ea, eb, kept)
+        got = dict(zip(rids, ids[labels].tolist()))
         assert got == _reference_components(rids, [pairs[i] for i in kept]), trial
 
 
@@ -214,3 +220,69 @@ def test_weak_bridges_are_found_among_many_clusters_without_one():
     assert status(result)[("c", "d")] == ("review", "weak_bridge")
     assert result.clusters["a"] != result.clusters["f"]
     assert sum(1 for g in groups(result) if len(g) == 2) == 50
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_components_merged_whole_without_the_per_edge_loop_give_the_same_result(monkeypatch, seed):
+    """The shortcut for components no constraint can split changes nothing: random graphs with
+    clashing and compatible birth dates, names, external ids, limited emails, cannot-links and
+    must-links cluster the same with every edge sent through the per-edge merge loop."""
+    from accord.identity import clustering
+
+    rng = random.Random(seed)
+    records = [f"r{i:03d}" for i in range(240)]
+    rows = []
+    for _ in range(300):
+        # Mostly within small neighbourhoods (many components), now and then across.
+        a = rng.choice(records)
+        b = rng.choice(records) if rng.random() < 0.03 else records[(records.index(a) + rng.randint(1, 3)) % 240]
+        kind = rng.random()
+        if kind < 0.25:
+            rows.append((a, b, None, "email"))
+        elif kind < 0.3:
+            rows.append((a, b, None, "decision:must_link"))
+        else:
+            rows.append((a, b, round(rng.uniform(0.5, 1.0), 3)))
+    unique = {r: {"dob": rng.choice(["1980-01-01", "1980-01-10", "1975-05-05"])} for r in records
+              if rng.random() < 0.35}
+    for r in records:
+        if rng.random() < 0.2:
+            unique.setdefault(r, {})["external:crm:id"] = rng.choice(["1", "2"])
+    given = {r: rng.choice(["robert", "bob", "alice", ("j", "smith")]) for r in records if rng.random() < 0.3}
+    identifiers = {r: {"email": set(rng.sample("vwxyz", rng.randint(1, 2)))} for r in records
+                   if rng.random() < 0.5}
+    cannot: dict[str, set[str]] = {}
+    for a, b in ((r, records[records.index(r) + 1]) for r in rng.sample(records[:-1], 12)):
+        cannot.setdefault(a, set()).add(b)
+        cannot.setdefault(b, set()).add(a)
+    kwargs = dict(unique_values=unique, given_names=given, identifiers=identifiers, limits={"email": 2},
+                  cannot_link=cannot)
+    options = ClusterOptions(bridge_threshold=0.97)
+    fast = cluster_edges(records, edges(*rows), options, **kwargs)
+    assert fast.rejected_merges > 0  # the random data do exercise the constraints
+    monkeypatch.setattr(clustering, "_unconstrained_edges",
+                        lambda a_code, *rest: np.zeros(len(a_code), dtype=bool))
+    slow = cluster_edges(records, edges(*rows), options, **kwargs)
+    assert fast.clusters == slow.clusters
+    assert status(fast) == status(slow)
+    assert (fast.rejected_merges, fast.bridges_cut) == (slow.rejected_merges, slow.bridges_cut)
+
+    # Pairs below auto-merge are judged record by record, as a group of one each would be.
+    values = clustering.ConstraintValues.from_dicts(unique, given, identifiers, {"email": 2}, cannot)
+    pairs = [tuple(rng.sample(records, 2)) for _ in range(400)] + [(a, b) for a, bs in cannot.items() for b in bs]
+    one_by_one = [clustering._conflict(clustering._group_for(a, unique, given, identifiers, cannot),
+                                       clustering._group_for(b, unique, given, identifiers, cannot), {})
+                  for a, b in pairs]
+    index = pd.Index(records)
+    a_code, b_code = index.get_indexer([a for a, _ in pairs]), index.get_indexer([b for _, b in pairs])
+    assert clustering._pair_conflicts(records, a_code, b_code, values, values.codes(index)) == one_by_one
+    assert len({r for r in one_by_one if r}) >= 3  # decisions, birth dates, names (and external ids)
+
+
+def test_a_component_with_one_name_and_one_birth_date_merges_without_refusals():
+    dob = {r: {"dob": "1980-01-01"} for r in "abc"}
+    result = cluster_edges("abcd", edges(("a", "b", 0.99), ("b", "c", None, "email"), ("c", "d", 0.98)),
+                           unique_values=dob, given_names={"a": "ann", "c": "ann", "d": ("ann", "lee")},
+                           identifiers={"a": {"email": {"x"}}, "b": {"email": {"x"}}}, limits={"email": 1})
+    assert groups(result) == [["a", "b", "c", "d"]]
+    assert result.rejected_merges == 0

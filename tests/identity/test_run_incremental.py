@@ -17,3 +17,13 @@ def test_a_second_run_is_incremental_and_a_full_run_rebuilds(tmp_path):
     assert (second["identity"]["mode"], second["identity"]["changed_records"]) == ("incremental", 0)
     assert (second["profiles"]["ids"]["events"], second["profiles"]["golden"]["customers"]) == (0, 0)
     assert full["mode"] == "full" and full["clusters"] == first["clusters"]
+
+
+def test_an_incremental_run_reports_the_time_its_commits_took(tmp_path):
+    generate(tmp_path, people=30, seed=5)
+    cfg = load_config(tmp_path / "accord.yaml")
+    run_pipeline(cfg)
+    stages = run_pipeline(cfg)["stages"]
+    assert stages["identity"]["mode"] == "incremental"
+    assert stages["identity"]["timings"]["commit"] >= 0
+    assert 0 <= stages["profiles"]["commit_seconds"] <= stages["profiles"]["seconds"]

@@ -1,6 +1,7 @@
 import csv
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -8,7 +9,8 @@ from accord.config import ProjectConfig
 from accord.errors import AccordError
 from accord.evaluate import evaluate
 from accord.identity.settings import IdentitySettings, default_model_settings
-from accord.identity.stage import cannot_link_values, explain, resolve
+from accord.identity.clustering import ConstraintValues
+from accord.identity.stage import constraint_values, explain, resolve
 from tests.identity.people import insert_records, population
 
 
@@ -111,8 +113,13 @@ def test_a_records_own_key_among_its_external_ids_is_no_cannot_link():
         "external_ids": ['{"support_ticket_id": "T-1"}', '{"support_ticket_id": "T-2"}',
                          '{"crm_contact_id": "C-1", "shop_customer_id": "SH9"}'],
     })
-    unique, names = cannot_link_values(std, IdentitySettings())
-    assert unique == {"support:T-1": {}, "support:T-2": {}, "crm:C-1": {"external:crm:shop_customer_id": "SH9"}}
+    std.loc[2, "std_dob"] = "1980-02-03"
+    no_ids = pd.DataFrame(columns=["rid", "type", "value"])
+    values = ConstraintValues(constraint_values(std, IdentitySettings()), no_ids, {})
+    index = pd.Index(std["rid"])
+    unique, names, _ = values.dicts_for(values.codes(index), np.arange(len(index)), len(index))
+    assert unique == {"crm:C-1": {"dob": "1980-02-03", "external:crm:shop_customer_id": "SH9"}}
+    assert list(unique["crm:C-1"]) == ["dob", "external:crm:shop_customer_id"]  # the order refusals are named in
     assert names == {"support:T-1": ("ann", "lee"), "support:T-2": ("ann", None), "crm:C-1": ("ann", "lee")}
 
 

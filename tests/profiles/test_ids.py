@@ -146,6 +146,23 @@ def test_record_moving_between_existing_customers_is_audited_with_evidence(store
         {("s:2", "s:3", 0.99), ("s:1", "s:2", 0.2)}
 
 
+def test_a_partial_assignment_takes_its_evidence_from_the_stored_edges_of_its_records(store):
+    add_records(store, records("s:1", "s:2", "s:3", "s:4", "s:5", "s:6"))
+    assign_customer_ids(store, clustering(["s:1", "s:2"], ["s:3", "s:4"], ["s:5", "s:6"]), "run_1")
+    a, b = mapping(store)["s:1"], mapping(store)["s:3"]
+    store.executemany("INSERT INTO match_edges (record_a, record_b, probability, match_weight, rule_or_model, status, "
+                      "run_id) VALUES (?, ?, ?, ?, 'model:v1', ?, 'run_1')",
+                      [("s:2", "s:3", 0.99, 7.1, "auto"), ("s:1", "s:2", 0.2, -2.0, "review"),
+                       ("s:5", "s:6", 0.95, 6.0, "auto")])
+    # Only the records of the two customers that change are given; s:5 and s:6 stay as they are.
+    assign_customer_ids(store, clustering(["s:1"], ["s:2", "s:3", "s:4"]), "run_2", partial=True, removed=[])
+    event = history(store, b)[-1]
+    assert (event["kind"], event["other_customer_id"], event["records"]) == ("record_moved", a, ["s:2"])
+    assert [(e["record_a"], e["record_b"], e["probability"], e["status"]) for e in event["evidence"]] == \
+        [("s:2", "s:3", 0.99, "auto"), ("s:1", "s:2", 0.2, "review")]
+    assert mapping(store)["s:5"] == mapping(store)["s:6"] != b
+
+
 def test_a_record_in_two_clusters_is_refused_and_nothing_is_written(store):
     add_records(store, records("s:1"))
     bad = pd.concat([clustering(["s:1"]), clustering(["s:1"], prefix="x")])

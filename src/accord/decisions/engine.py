@@ -104,6 +104,29 @@ class PreparedOffer:
 
 
 @dataclass(frozen=True)
+class _Scoring:
+    """Per offer of a catalog (same order), what scoring by its model reads: worked out when the catalog
+    is read rather than for each of some fifty candidates of every request."""
+
+    codes: np.ndarray
+    """The model's code for the offer id (NaN: an offer it never saw)."""
+    warm: tuple[bool, ...]
+    """Whether the model saw at least ``model.min_offer_examples`` examples of the offer."""
+    id_rank: np.ndarray
+    """The offer's place among the catalog's offers ordered by id (ties between scores go by id)."""
+    margins: np.ndarray
+
+    @classmethod
+    def of(cls, offers: tuple[PreparedOffer, ...], model: PropensityModel, min_examples: int) -> _Scoring:
+        ids = [p.offer.spec.id for p in offers]
+        codes = model.offer_codes(ids)
+        warm = tuple(model.offer_examples.get(i, 0) >= min_examples for i in ids)
+        rank = np.empty(len(ids), dtype=np.int64)
+        rank[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
+        return cls(codes, warm, rank, np.array([p.offer.spec.margin for p in offers], dtype=float))
+
+
+@dataclass(frozen=True)
 class Catalog:
     """What changes slowly, read together and swapped in at once."""
 
@@ -116,6 +139,8 @@ class Catalog:
     any_product: bool = False
     longest_cap: float = 7.0
     model: PropensityModel | None = None
+    scoring: _Scoring | None = None
+    """What the model scores each offer with (None without a model)."""
     posteriors: BetaPosteriors = field(default_factory=lambda: BetaPosteriors(1.0, 1.0))
     loaded_at: datetime | None = None
     generation: int = 0
@@ -127,10 +152,12 @@ class _Candidate:
     """An offer that passed every guardrail, with what its explanation needs: the rules' texts are
     built only for the offers an answer returns (a few of some fifty candidates)."""
 
-    __slots__ = ("prepared", "offer", "id", "given", "stock", "bought_days", "channel", "placement")
+    __slots__ = ("index", "prepared", "offer", "id", "given", "stock", "bought_days", "channel", "placement")
 
-    def __init__(self, prepared: PreparedOffer, given: int, stock: int | None, bought_days: int | None,
+    def __init__(self, index: int, prepared: PreparedOffer, given: int, stock: int | None, bought_days: int | None,
                  channel: str | None, placement: str | None):
+        self.index = index
+        """The offer's place in ``Catalog.offers``."""
         self.prepared = prepared
         self.offer = prepared.offer
         self.id = prepared.offer.spec.id
@@ -189,6 +216,9 @@ class DecisionEngine:
         self.catalog = Catalog(posteriors=BetaPosteriors(ex.prior_alpha, ex.prior_beta),
                                longest_cap=settings.guardrails.frequency_cap.days)
         self._sensitive = {s.lower() for s in settings.guardrails.sensitive_attributes}
+        self._wanted = set(settings.model.features)
+        self._usable_traits: dict[str, bool] = {}
+        """trait name -> whether it may be a model feature (never a sensitive one), as names are met."""
         self._refreshing = threading.Lock()
         self._generation = 0
         self._units = _UnitLocks()
@@ -248,11 +278,12 @@ class DecisionEngine:
             ex = self.settings.exploration
             posteriors = load_posteriors(store, self.settings.model.label, ex.context, ex.prior_alpha,
                                          ex.prior_beta, now)
+        scoring = _Scoring.of(prepared, model, self.settings.model.min_offer_examples) if model is not None else None
         return Catalog(prepared, tuple(p.checks for p in prepared), conditions,
                        not reads_only_traits_and_consent(conditions),
                        tuple(sorted({o.spec.inventory for o in offers if o.spec.inventory})),
                        any(o.spec.product_id for o in offers), max(p.cap.days for p in prepared) if prepared
-                       else g.frequency_cap.days, model, posteriors, now, generation)
+                       else g.frequency_cap.days, model, scoring, posteriors, now, generation)
 
     def invalidate(self) -> None:
         """Re-read offers and models at the next decision (after an offer changed)."""
@@ -334,9 +365,17 @@ class DecisionEngine:
 
     def _features(self, profile: Any) -> dict[str, Any]:
         """The customer's numeric traits that may be model features (never a sensitive one)."""
-        wanted = set(self.settings.model.features)
-        return {k: float(num) for k, (num, _) in profile.traits.items()
-                if num is not None and k.lower() not in self._sensitive and (not wanted or k in wanted)}
+        usable = self._usable_traits
+        out: dict[str, Any] = {}
+        for k, (num, _) in profile.traits.items():
+            if num is None:
+                continue
+            ok = usable.get(k)
+            if ok is None:
+                ok = usable[k] = k.lower() not in self._sensitive and (not self._wanted or k in self._wanted)
+            if ok:
+                out[k] = float(num)
+        return out
 
     def _read(self, store: Store, cat: Catalog, request: DecideRequest, now: datetime
               ) -> tuple[facts.RequestFacts, Any]:
@@ -372,8 +411,8 @@ class DecisionEngine:
         bought_days = g.already_bought_days if bought is not None else None
         verdicts: dict[str, bool] = {}  # offers often share a condition: evaluated once per request
         out: list[_Candidate] = []
-        for p, (offer_id, valid_from, valid_to, channels, placements, purposes, condition, text, item, product,
-                cap_max) in zip(cat.offers, cat.checks):
+        for i, (p, (offer_id, valid_from, valid_to, channels, placements, purposes, condition, text, item, product,
+                cap_max)) in enumerate(zip(cat.offers, cat.checks)):
             if valid_from and now < valid_from or valid_to and now >= valid_to:
                 continue
             if channels is not None and channel not in channels:
@@ -402,7 +441,7 @@ class DecisionEngine:
                 n = sum(1 for at in times if at >= since)
             if n >= cap_max:
                 continue
-            out.append(_Candidate(p, n, left, bought_days if product is not None else None, channel, placement))
+            out.append(_Candidate(i, p, n, left, bought_days if product is not None else None, channel, placement))
         return out
 
     # --- ranking --------------------------------------------------------------------------------
@@ -410,9 +449,10 @@ class DecisionEngine:
     def _rules_order(self, candidates: list[_Candidate]) -> list[_Candidate]:
         return sorted(candidates, key=lambda c: (-c.offer.spec.priority, -c.offer.spec.margin, c.id))
 
-    def _model_usable(self, model: PropensityModel | None, candidates: list[_Candidate], notes: list[str]) -> bool:
+    def _model_usable(self, cat: Catalog, candidates: list[_Candidate], notes: list[str]) -> bool:
         m = self.settings.model
-        if model is None:
+        model = cat.model
+        if model is None or cat.scoring is None:
             notes.append("model: cold (no model trained yet); ranked by rules")
             return False
         if model.auc is None or model.auc < m.min_auc:
@@ -420,8 +460,8 @@ class DecisionEngine:
                          f"{'unknown' if model.auc is None else format(model.auc, '.3f')} below "
                          f"model.min_auc {m.min_auc}); ranked by rules")
             return False
-        examples, least = model.offer_examples, m.min_offer_examples
-        cold = [c.id for c in candidates if examples.get(c.id, 0) < least]  # model.is_warm, inlined: 50 a request
+        warm = cat.scoring.warm
+        cold = [c.id for c in candidates if not warm[c.index]]
         if cold:
             notes.append(f"model v{model.version}: cold for {', '.join(cold[:5])}"
                          f"{' …' if len(cold) > 5 else ''} (fewer than {m.min_offer_examples} examples); "
@@ -446,21 +486,23 @@ class DecisionEngine:
             return [RankedOffer(o, round(d, 6), "thompson", p, e, self._explain(by_id[o], [], e),
                                 by_id[o].offer.spec.content) for o, d, p, e in zip(order, draws, props, explored)]
         why: list[str] = []
-        use_model = policy in ("model", "hybrid", "epsilon_greedy") and self._model_usable(model, candidates, why)
+        use_model = policy in ("model", "hybrid", "epsilon_greedy") and self._model_usable(cat, candidates, why)
         if policy == "model" and model is not None:
             use_model, why = True, []  # the model policy uses even an unsure model; only a missing one falls back
         decision.notes += why
         scored: list[tuple[_Candidate, float | None]]
-        x = None
+        scoring = cat.scoring
         base = "rules"
-        if use_model and model is not None:
+        if use_model and model is not None and scoring is not None:
             base = "model"
             decision.model_version = model.version
-            x = model.rows(traits, context, [c.id for c in candidates])
-            p = model.predict(x)
+            at = np.fromiter((c.index for c in candidates), dtype=np.int64, count=len(candidates))
+            p = model.predict(model.rows_for(traits, context, scoring.codes[at]))
             if self.settings.model.objective == "margin":
-                p = p * np.array([c.offer.spec.margin for c in candidates])
-            scored = sorted(zip(candidates, p.tolist()), key=lambda t: (-t[1], t[0].id))
+                p = p * scoring.margins[at]
+            listed = p.tolist()
+            # Best score first, ties by offer id.
+            scored = [(candidates[i], listed[i]) for i in np.lexsort((scoring.id_rank[at], -p)).tolist()]
         else:
             scored = [(c, float(c.offer.spec.priority)) for c in self._rules_order(candidates)]
         if policy == "epsilon_greedy":
@@ -475,9 +517,8 @@ class DecisionEngine:
             label = base
         top = scored[:limit]
         contrib = None
-        if x is not None and model is not None:
-            index = {c.id: i for i, c in enumerate(candidates)}
-            rows = x[[index[c.id] for c, _ in top]]
+        if base == "model" and model is not None and scoring is not None and top:
+            rows = model.rows_for(traits, context, scoring.codes[[c.index for c, _ in top]])  # the rows scored
             contrib = (model.contributions(rows), rows)
         out = []
         for i, (c, sc) in enumerate(top):

@@ -11,6 +11,13 @@ Refusal is checked on whole groups, so no chain of edges can smuggle two
 conflicting records into one cluster. Afterwards, a model edge below the
 bridge threshold that alone holds two groups of records together is cut.
 
+Most components of the mergeable edges hold nothing a constraint could refuse (one birth date,
+compatible names, one value per unique key, identifiers within their limits, no human cannot-link):
+they merge whole, found with array operations; only the others go through the per-edge loop, and
+edges below auto-merge are judged record by record without building a group each. The values the
+constraints compare arrive in long form (``ConstraintValues``), so a million records need no dict
+each.
+
 Human decisions take part as well: a must-link is an edge (``rule_or_model``
 ``decision:must_link``) merged before every other and exempt from the automatic
 cannot-link tests, and a cannot-link (``cannot_link`` pairs) refuses every merge
@@ -20,6 +27,7 @@ that would put its two records together, must-links included.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,12 +37,14 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from accord.identity.constraints import Name, dob_conflict, groups_conflict, is_initial
+from accord.identity.constraints import Name, dob_conflict, groups_conflict, is_initial, names_conflict
 
 # unique_values keys compared leniently (see constraints) rather than for equality.
 DOB_KEY = "dob"
 DECISION_PREFIX = "decision:"
 MUST_LINK_EDGE = "decision:must_link"
+NAME_KEY = "\0name"
+"""``ConstraintValues.values``' key of names (no unique_values key: it starts with NUL)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,70 @@ class ClusterResult:
     """The input edges with status ('auto', 'review', 'rejected') and reason."""
     rejected_merges: int = 0
     bridges_cut: int = 0
+
+
+@dataclass
+class ConstraintValues:
+    """The values the constraints compare, one row per record and value (long form), so that a
+    million records need no dict each: only the records a constraint is actually checked on get one
+    (``dicts_for``).
+
+    ``values`` (rid, key, value): the unique keys ('dob', 'external:SOURCE:KEY') and, under the key
+    ``NAME_KEY``, the (given, family) name written ``given<US>family``; ``identifiers`` (rid, type,
+    value): identifiers of the types with a per-customer limit; ``cannot_link[rid]``: the records a
+    human decided are other people."""
+
+    values: pd.DataFrame
+    identifiers: pd.DataFrame
+    cannot_link: dict[str, set[str]]
+
+    @classmethod
+    def from_dicts(cls, unique_values: dict[str, dict[str, str]], given_names: dict[str, str | Name],
+                   identifiers: dict[str, dict[str, set[str]]], limits: dict[str, int],
+                   cannot_link: dict[str, set[str]]) -> ConstraintValues:
+        rows: list[tuple[str, str, str]] = [(r, k, v) for r, held in unique_values.items() for k, v in held.items()]
+        for r, name in given_names.items():
+            name = (name, None) if isinstance(name, str) else tuple(name)
+            if name and name[0]:
+                rows.append((r, NAME_KEY, join_name(name)))
+        ids = [(r, t, v) for r, held in identifiers.items() for t, vals in held.items() if t in limits for v in vals]
+        return cls(pd.DataFrame(rows, columns=["rid", "key", "value"], dtype=object),
+                   pd.DataFrame(ids, columns=["rid", "type", "value"], dtype=object), cannot_link)
+
+    def codes(self, index: pd.Index) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The position in ``index`` (-1: none) of each ``values`` row's record, each ``identifiers``
+        row's record and each record with a human cannot-link."""
+        return (index.get_indexer(self.values["rid"]), index.get_indexer(self.identifiers["rid"]),
+                index.get_indexer(list(self.cannot_link)) if self.cannot_link else np.zeros(0, dtype=np.int64))
+
+    def dicts_for(self, codes: tuple[np.ndarray, np.ndarray, np.ndarray], records: np.ndarray, n: int
+                  ) -> tuple[dict, dict, dict]:
+        """(unique_values, given_names, identifiers) as ``cluster_edges`` takes them, for ``records``
+        only (positions among ``n``, as ``codes`` gives them)."""
+        wanted = np.zeros(n + 1, dtype=bool)  # the last slot: rows of no record (-1)
+        wanted[records] = True
+        unique: dict[str, dict[str, str]] = {}
+        given: dict[str, Name] = {}
+        rows = self.values[wanted[codes[0]]]
+        for r, key, value in zip(rows["rid"].tolist(), rows["key"].tolist(), rows["value"].tolist()):
+            if key == NAME_KEY:
+                given[r] = split_name(value)
+            else:
+                unique.setdefault(r, {})[key] = value
+        identifiers: dict[str, dict[str, set[str]]] = {}
+        rows = self.identifiers[wanted[codes[1]]]
+        for r, type_, value in zip(rows["rid"].tolist(), rows["type"].tolist(), rows["value"].tolist()):
+            identifiers.setdefault(r, {}).setdefault(type_, set()).add(value)
+        return unique, given, identifiers
+
+
+def join_name(name: Name) -> str:
+    return f"{name[0]}\x1f{name[1] or ''}"
+
+
+def split_name(text: str) -> Name:
+    given, family = text.split("\x1f", 1)
+    return given, family or None
 
 
 class _Group:
@@ -82,6 +156,7 @@ def cluster_edges(
     identifiers: dict[str, dict[str, set[str]]] | None = None,
     limits: dict[str, int] | None = None,
     cannot_link: dict[str, set[str]] | None = None,
+    values: ConstraintValues | None = None,
 ) -> ClusterResult:
     """Cluster records joined by ``edges`` (record_a, record_b, probability, rule_or_model, priority).
 
@@ -92,12 +167,13 @@ def cluster_edges(
     cannot-link (``constraints.names_conflict``); ``identifiers[rid][type]`` with ``limits[type]`` adds per-customer limits.
     ``cannot_link[rid]`` holds the records a human decided are other people; edges whose ``rule_or_model``
     starts with ``decision:`` (must-links) merge first and skip the automatic tests, not these.
+    ``values`` holds all of these but the limits in long form instead (for many records).
     """
-    unique_values = unique_values or {}
-    given_names = given_names or {}
-    identifiers = identifiers or {}
     limits = limits or {}
-    cannot_link = cannot_link or {}
+    if values is None:
+        values = ConstraintValues.from_dicts(unique_values or {}, given_names or {}, identifiers or {}, limits,
+                                             cannot_link or {})
+    cannot_link = values.cannot_link
     rids = sorted(set(records))
     parent: dict[str, str] = {}
     groups: dict[str, _Group] = {}  # made on first use: most records never meet an edge
@@ -114,6 +190,11 @@ def cluster_edges(
 
     edges = edges.reset_index(drop=True).copy()
     ea, eb = edges["record_a"].tolist(), edges["record_b"].tolist()
+    # Every record as its position among the sorted records: one hash of each name, then numbers.
+    index = pd.Index(rids)
+    a_code, b_code = index.get_indexer(ea), index.get_indexer(eb)
+    if (a_code < 0).any() or (b_code < 0).any():
+        raise KeyError(ea[int(np.argmax(a_code < 0))] if (a_code < 0).any() else eb[int(np.argmax(b_code < 0))])
     probability = pd.to_numeric(edges["probability"], errors="coerce")
     is_rule = probability.isna().to_numpy()
     prob = probability.fillna(1.0).to_numpy()
@@ -127,14 +208,22 @@ def cluster_edges(
 
     mergeable = is_rule | (prob >= options.auto_merge_threshold)
     order = np.flatnonzero(mergeable)
-    # Rules first (by identifier priority), then model edges strongest first; ties by record names.
-    # Record names as sorted codes: one stable sort of numbers instead of a frame sort on strings.
-    a_code = pd.factorize(np.asarray(ea, dtype=object)[order], sort=True)[0]
-    b_code = pd.factorize(np.asarray(eb, dtype=object)[order], sort=True)[0]
-    order = order[np.lexsort((b_code, a_code, -prob[order], priority[order], ~is_rule[order]))]
-    accepted: list[int] = []
+    # Rules first (by identifier priority), then model edges strongest first; ties by record names
+    # (their sorted positions).
+    order = order[np.lexsort((b_code[order], a_code[order], -prob[order], priority[order], ~is_rule[order]))]
+    # Components of the mergeable edges whose records hold no two values a constraint could compare
+    # apart merge whole, in any order: their edges are accepted without the per-edge loop below.
+    value_code = values.codes(index)
+    free = _unconstrained_edges(a_code[order], b_code[order], len(rids), values, value_code, limits)
+    # Dicts only for the records the merge loop checks constraints on.
+    checked = order[~free]
+    unique_values, given_names, identifiers = values.dicts_for(
+        value_code, np.concatenate([a_code[checked], b_code[checked]]), len(rids))
+    accepted: list[int] = order[free].tolist()
+    for idx in accepted:
+        status[idx] = "auto"
     rejected = 0
-    for idx in order.tolist():
+    for idx in order[~free].tolist():
         ra, rb = find(ea[idx]), find(eb[idx])
         if ra != rb:
             conflict = (_decided_apart(groups[ra], groups[rb]) if forced[idx]
@@ -154,26 +243,138 @@ def cluster_edges(
     for idx in cut:
         status[idx], reason[idx] = "review", "weak_bridge"
 
-    clusters = _components(rids, ea, eb, kept)
+    labels, component_ids = _components(rids, a_code, b_code, kept)
     # Edges below auto-merge: review unless their records ended up together, or cannot be together.
-    alone: dict[str, _Group] = {}
-
-    def group_of(r: str) -> _Group:
-        if r not in alone:
-            alone[r] = _group_for(r, unique_values, given_names, identifiers, cannot_link)
-        return alone[r]
-
-    for idx in np.flatnonzero(~mergeable).tolist():
-        a, b = ea[idx], eb[idx]
-        if clusters[a] == clusters[b]:
+    below = np.flatnonzero(~mergeable)
+    if len(below):
+        together = labels[a_code[below]] == labels[b_code[below]]
+        for idx in below[together].tolist():
             status[idx], reason[idx] = "auto", "same_cluster"
-        else:
-            conflict = _conflict(group_of(a), group_of(b), {})
+        apart = below[~together]
+        for idx, conflict in zip(apart.tolist(), _pair_conflicts(rids, a_code[apart], b_code[apart], values,
+                                                                 value_code)):
             if conflict:
                 status[idx], reason[idx] = "rejected", conflict
     edges["status"] = status
     edges["reason"] = reason
+    clusters = dict(zip(rids, component_ids[labels].tolist()))
     return ClusterResult(clusters, edges, rejected_merges=rejected, bridges_cut=len(cut))
+
+
+def _pair_conflicts(rids: list[str], a: np.ndarray, b: np.ndarray, values: ConstraintValues,
+                    value_code: tuple[np.ndarray, np.ndarray, np.ndarray]) -> list[str | None]:
+    """``_conflict`` of each pair of single records (a[i], b[i], positions in ``rids``; ``value_code``:
+    ``values.codes`` of them), without a group each: the reason two records cannot be one person, or
+    None. Pairs that differ on a strict unique key (rare) go to ``_conflict`` itself, which names the
+    key it meets first."""
+    out: list[str | None] = [None] * len(a)
+    if not len(a):
+        return out
+    n = len(rids)
+    code = value_code[0]
+    key = values.values["key"].to_numpy(dtype=object)
+    value = values.values["value"].to_numpy(dtype=object)
+    by_code: dict[str, np.ndarray] = {}
+    for lenient_key in (DOB_KEY, NAME_KEY):
+        held = np.full(n + 1, None, dtype=object)  # the last slot: rows of no record (-1)
+        at = key == lenient_key
+        held[code[at]] = value[at]
+        by_code[lenient_key] = held
+    strict = (key != DOB_KEY) & (key != NAME_KEY) & (code >= 0)
+    by_group: set[int] = set()
+    if strict.any():
+        rows = pd.DataFrame({"code": code[strict], "key": key[strict], "value": value[strict]})
+        pairs = pd.DataFrame({"pair": np.arange(len(a)), "a": a, "b": b})
+        left = pairs.merge(rows, left_on="a", right_on="code")[["pair", "key", "value"]]
+        right = pairs.merge(rows, left_on="b", right_on="code")[["pair", "key", "value"]]
+        both = left.merge(right, on=["pair", "key"], suffixes=("_a", "_b"))
+        by_group = set(both.loc[both["value_a"] != both["value_b"], "pair"].tolist())
+    cannot = values.cannot_link
+    alone: dict[str, _Group] = {}
+    unique = given = identifiers = None
+    dob_a, dob_b = by_code[DOB_KEY][a].tolist(), by_code[DOB_KEY][b].tolist()
+    name_a, name_b = by_code[NAME_KEY][a].tolist(), by_code[NAME_KEY][b].tolist()
+    for i, (ca, cb) in enumerate(zip(a.tolist(), b.tolist())):
+        ra, rb = rids[ca], rids[cb]
+        if cannot and (rb in cannot.get(ra, ()) or ra in cannot.get(rb, ())):
+            out[i] = "cannot_link:decision"
+        elif i in by_group:
+            if unique is None:
+                picked = np.asarray(sorted(by_group))
+                unique, given, identifiers = values.dicts_for(value_code, np.concatenate([a[picked], b[picked]]), n)
+            for r in (ra, rb):
+                if r not in alone:
+                    alone[r] = _group_for(r, unique, given, identifiers, cannot)
+            out[i] = _conflict(alone[ra], alone[rb], {})
+        else:
+            da, db = dob_a[i], dob_b[i]
+            if da and db and dob_conflict(da, db):
+                out[i] = "cannot_link:dob"
+                continue
+            na, nb = name_a[i], name_b[i]
+            if na and nb and na != nb and names_conflict(split_name(na), split_name(nb)):
+                out[i] = "cannot_link:given_name"
+    return out
+
+
+def _unconstrained_edges(a_code: np.ndarray, b_code: np.ndarray, n: int, values: ConstraintValues,
+                         value_code: tuple[np.ndarray, np.ndarray, np.ndarray], limits: dict[str, int]) -> np.ndarray:
+    """For each mergeable edge (a_code[i], b_code[i], records as positions among ``n``): True when
+    its component of mergeable edges can merge whole with no constraint refusing any merge,
+    whatever the order. ``value_code``: ``values.codes`` of the same records.
+
+    That holds when, across the component's records, no two birth dates conflict, no two names
+    conflict (then no two groups of them do: ``groups_conflict`` needs a conflicting pair), every
+    other unique key has at most one value, no limited identifier type holds more values than its
+    limit and no record has a human cannot-link (must-links then merge like any edge). Every other
+    component goes through the per-edge merge loop."""
+    n_edges = len(a_code)
+    if n_edges == 0:
+        return np.zeros(0, dtype=bool)
+    graph = coo_matrix((np.ones(n_edges, dtype=np.int8), (a_code, b_code)), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    in_graph = np.zeros(n, dtype=bool)
+    in_graph[a_code] = True
+    in_graph[b_code] = True
+    unsafe = np.zeros(int(label.max()) + 1, dtype=bool)
+    value_rows, identifier_rows, held = value_code
+    held = held[held >= 0]
+    unsafe[label[held[in_graph[held]]]] = True
+
+    code = value_rows
+    keep = code >= 0
+    keep[keep] = in_graph[code[keep]]
+    rows = pd.DataFrame({"label": label[code[keep]], "key": values.values["key"].to_numpy()[keep],
+                         "value": values.values["value"].to_numpy()[keep]})
+    rows = rows.drop_duplicates()
+    rows = rows[rows.duplicated(["label", "key"], keep=False).to_numpy()].sort_values(["label", "key"], kind="stable")
+    # Birth dates and names conflict only pair by pair (a typo, a nickname is no conflict).
+    strict = ~rows["key"].isin([DOB_KEY, NAME_KEY]).to_numpy()
+    unsafe[rows["label"].to_numpy()[strict]] = True
+    lenient = rows[~strict]
+    for (lab, key), group in itertools.groupby(
+            zip(lenient["label"].tolist(), lenient["key"].tolist(), lenient["value"].tolist()),
+            key=lambda row: (row[0], row[1])):
+        if unsafe[lab]:
+            continue
+        held_values = [row[2] for row in group]
+        if key == NAME_KEY:
+            conflict = any(names_conflict(split_name(x), split_name(y))
+                           for x, y in itertools.combinations(held_values, 2))
+        else:
+            conflict = any(dob_conflict(x, y) for x, y in itertools.combinations(held_values, 2))
+        if conflict:
+            unsafe[lab] = True
+    if limits and len(values.identifiers):
+        code = identifier_rows
+        keep = code >= 0
+        keep[keep] = in_graph[code[keep]]
+        ids = pd.DataFrame({"label": label[code[keep]], "type": values.identifiers["type"].to_numpy()[keep],
+                            "value": values.identifiers["value"].to_numpy()[keep]})
+        distinct = ids.groupby(["label", "type"], sort=False)["value"].nunique().reset_index()
+        over = distinct["value"].to_numpy() > distinct["type"].map(limits).to_numpy()
+        unsafe[distinct.loc[over, "label"].to_numpy()] = True
+    return ~unsafe[label[a_code]]
 
 
 def cluster_id_for(members: Iterable[str]) -> str:
@@ -352,25 +553,20 @@ def _bridges_with_sides(pairs: list[tuple[str, str]], weak: dict[tuple[str, str]
     return out
 
 
-def _components(rids: list[str], ea: list[str], eb: list[str], kept: list[int]) -> dict[str, str]:
-    """rid -> cluster id: the connected components of the ``kept`` edges over ``rids`` (sorted, distinct).
+def _components(rids: list[str], a_code: np.ndarray, b_code: np.ndarray, kept: list[int]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(label of each of ``rids`` (sorted, distinct), cluster id of each label): the connected
+    components of the ``kept`` edges (records as positions in ``rids``).
 
     Graph components in scipy and one id per component, not a Python union-find over every record:
     at a million records most are alone, and each is one array slot here."""
-    ids = pd.Index(rids)
-    n = len(ids)
+    n = len(rids)
     if n == 0:
-        return {}
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
     pick = np.asarray(kept, dtype=np.int64)
-    a = ids.get_indexer(pd.Index(ea).take(pick)) if len(pick) else np.zeros(0, np.int64)
-    b = ids.get_indexer(pd.Index(eb).take(pick)) if len(pick) else np.zeros(0, np.int64)
-    if (a < 0).any() or (b < 0).any():
-        missing = [ea[i] if x < 0 else eb[i] for i, x, y in zip(pick.tolist(), a, b) if x < 0 or y < 0]
-        raise KeyError(missing[0])
-    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
+    graph = coo_matrix((np.ones(len(pick), dtype=np.int8), (a_code[pick], b_code[pick])), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     # ``rids`` are sorted, so a component's first position is its smallest member.
     _, first = np.unique(labels, return_index=True)
     names = np.asarray(rids, dtype=object)[first]
-    component_ids = np.array([cluster_id_for((r,)) for r in names], dtype=object)
-    return dict(zip(rids, component_ids[labels].tolist()))
+    return labels, np.array([cluster_id_for((r,)) for r in names], dtype=object)

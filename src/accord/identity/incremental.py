@@ -22,6 +22,7 @@ pairs (a full run rescores every pair with the frequencies of the grown data set
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -69,7 +70,7 @@ FULL_REBUILD_SHARE = 0.5
 """When more than this share of the records changed, a full rebuild is faster."""
 
 _TEMPS = ("_ix_changed", "_ix_removed", "_ix_delta", "_ix_values", "_ix_cand", "_ix_set", "_ix_front",
-          "_ix_rids", "_ix_held", "_ix_diff")
+          "_ix_rids", "_ix_held", "_ix_diff", "_ix_keys")
 
 
 def _temp(store: Store, name: str, select_sql: str, params: tuple = ()) -> None:
@@ -105,7 +106,9 @@ def resolve_changes(store: Store, cfg: ProjectConfig, run_id: str, progress: Pro
     if reason is None:
         with store.transaction():
             report = _resolve_delta(store, cfg, run_id, settings, progress)
+            committing = time.perf_counter()
         if report is not None:
+            report.timings["commit"] = round(time.perf_counter() - committing, 3)
             return report
         reason = f"more than {FULL_REBUILD_SHARE:.0%} of the records changed"
     report = resolve(store, cfg, run_id, progress, settings=settings)
@@ -237,11 +240,16 @@ def _resolve_delta(store: Store, cfg: ProjectConfig, run_id: str, settings: Iden
     result.clusters = {r: c for r, c in result.clusters.items() if r in affected}
     lap("cluster")
 
-    store.execute("DELETE FROM identity WHERE source || ':' || record_key IN "
-                  "(SELECT rid FROM _ix_set UNION ALL SELECT rid FROM _ix_removed)")
+    affected_std = std[std["rid"].isin(affected)]
+    # By key columns, not by a rid built for every row of the table.
+    store.create_temp_table("_ix_keys", pa.table({
+        "source": pa.array(affected_std["source"].astype(str).tolist(), pa.string()),
+        "record_key": pa.array(affected_std["record_key"].astype(str).tolist(), pa.string())}))
+    store.execute("INSERT INTO _ix_keys (source, record_key) SELECT source, record_key FROM _ix_removed")
+    store.execute("DELETE FROM identity WHERE EXISTS (SELECT 1 FROM _ix_keys k "
+                  "WHERE k.source = identity.source AND k.record_key = identity.record_key)")
     store.execute("DELETE FROM match_edges WHERE record_a IN (SELECT rid FROM _ix_set UNION ALL SELECT rid FROM "
                   "_ix_removed) OR record_b IN (SELECT rid FROM _ix_set UNION ALL SELECT rid FROM _ix_removed)")
-    affected_std = std[std["rid"].isin(affected)]
     write_clusters(store, affected_std, result.clusters, result.edges, run_id)
     set_watermark(store, CONSTRAINT_WATERMARK, decided.last_id)
     summarise(report, result)
@@ -292,13 +300,18 @@ def _candidate_frequencies(store: Store, settings: IdentitySettings) -> dict[str
     """``stage.term_frequencies`` over every stored record, for the values the changes (``_ix_delta``)
     and their candidates (``_ix_cand``) hold only, chosen in SQL."""
     out: dict[str, pa.Table] = {}
-    for col in term_frequency_columns(settings.model):
+    columns = term_frequency_columns(settings.model)
+    if not columns:
+        return out
+    # Every column's count of values in one pass over the table.
+    totals = store.fetchone("SELECT " + ", ".join(f"COUNT({c})" for c in columns) + " FROM identity_standardized")
+    for col, total in zip(columns, totals or ()):
         wanted = (f"SELECT {col} FROM _ix_delta UNION "
                   f"SELECT s.{col} FROM identity_standardized s JOIN _ix_cand c ON c.rid = s.rid")
         out[col] = store.fetch_arrow(
-            f"SELECT {col}, CAST(COUNT(*) AS DOUBLE PRECISION) / "
-            f"(SELECT COUNT({col}) FROM identity_standardized) AS tf_{col} "
-            f"FROM identity_standardized WHERE {col} IS NOT NULL AND {col} IN ({wanted}) GROUP BY {col}")
+            f"SELECT {col}, CAST(COUNT(*) AS DOUBLE PRECISION) / CAST(? AS DOUBLE PRECISION) AS tf_{col} "
+            f"FROM identity_standardized WHERE {col} IS NOT NULL AND {col} IN ({wanted}) GROUP BY {col}",
+            (max(int(total), 1),))
     return out
 
 

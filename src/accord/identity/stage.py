@@ -26,7 +26,8 @@ import pyarrow.compute as pc
 from accord.clock import Stopwatch, utcnow
 from accord.config import ProjectConfig
 from accord.errors import AccordError
-from accord.identity.clustering import ClusterOptions, ClusterResult, cluster_edges
+from accord.identity.clustering import (DOB_KEY, NAME_KEY, ClusterOptions, ClusterResult, ConstraintValues,
+                                       cluster_edges)
 from accord.identity.grouped import predict_through_groups
 from accord.identity.model import Engine, IdentityModel, input_columns, term_frequency_columns
 from accord.identity.rules import RuleResult, apply_rules, identifier_limits, record_identifiers
@@ -145,29 +146,41 @@ def prepare(records: pd.DataFrame, default_region: str, encryption: Encryption |
     return blind_standardized(std, encryption) if encryption is not None else std
 
 
-def cannot_link_values(std: pd.DataFrame, settings: IdentitySettings) -> tuple[dict, dict]:
-    """Per record: values unique to a person (key -> value) and its (given, family) name.
+def constraint_values(std: pd.DataFrame, settings: IdentitySettings) -> pd.DataFrame:
+    """Per record, in long form (``ConstraintValues.values``: rid, key, value): the values unique to a
+    person (birth date; external ids under ``external:SOURCE:KEY``) and its (given, family) name.
+    Built column by column (birth dates, then external ids, then names), each in record order.
 
     A source's own record key among its external ids is no cannot-link: one person
     may hold several records in a source (a second account, every support ticket).
     """
-    unique: dict[str, dict[str, str]] = {r: {} for r in std["rid"]}
-    given: dict[str, str] = {}
+    parts: list[pd.DataFrame] = []
+    rid = std["rid"].astype(str).to_numpy(dtype=object)
     if "dob" in settings.cannot_link:
-        for r, dob in zip(std["rid"], std["std_dob"]):
-            if dob:
-                unique[r]["dob"] = dob
+        dob = std["std_dob"].to_numpy(dtype=object)
+        has = pd.notna(dob) & (dob != "")
+        parts.append(pd.DataFrame({"rid": rid[has], "key": DOB_KEY, "value": dob[has]}))
     if "external_id" in settings.cannot_link:
-        for r, source, record_key, raw in zip(std["rid"], std["source"], std["record_key"], std["external_ids"]):
-            ids = orjson.loads(raw) if isinstance(raw, str) and raw.strip() else (raw or {})
-            for key, value in (ids.items() if isinstance(ids, dict) else []):
-                if value not in (None, "") and str(value) != str(record_key):
-                    unique[r][f"external:{source}:{key}"] = str(value)
+        rows: list[tuple[str, str, str]] = []
+        raw = std["external_ids"].to_numpy(dtype=object)
+        has = np.flatnonzero(pd.notna(raw))
+        sources = std["source"].to_numpy(dtype=object)[has].tolist()
+        keys = std["record_key"].astype(str).to_numpy(dtype=object)[has].tolist()
+        for r, source, record_key, ids in zip(rid[has].tolist(), sources, keys, raw[has].tolist()):
+            ids = orjson.loads(ids) if isinstance(ids, str) and ids.strip() else (ids or {})
+            if isinstance(ids, dict):
+                rows += [(r, f"external:{source}:{key}", str(value)) for key, value in ids.items()
+                         if value not in (None, "") and str(value) != record_key]
+        parts.append(pd.DataFrame(rows, columns=["rid", "key", "value"], dtype=object))
     if "given_name" in settings.cannot_link:
-        for r, name, family in zip(std["rid"], std["std_given_name"], std["std_family_name"]):
-            if name:
-                given[r] = (name, family or None)
-    return unique, given
+        given = std["std_given_name"].to_numpy(dtype=object)
+        family = std["std_family_name"].fillna("").to_numpy(dtype=object)
+        has = pd.notna(given) & (given != "")
+        parts.append(pd.DataFrame({"rid": rid[has], "key": NAME_KEY,
+                                   "value": given[has].astype(str) + "\x1f" + family[has].astype(str)}))
+    if not parts:
+        return pd.DataFrame(columns=["rid", "key", "value"], dtype=object)
+    return pd.concat(parts, ignore_index=True)
 
 
 def latest_model(store: Store) -> tuple[int, str, dict[str, Any]] | None:
@@ -297,20 +310,17 @@ def cluster_records(std: pd.DataFrame, rules: RuleResult, edge_parts: list[pd.Da
                                        "priority"]))
     # Only records an edge names ever meet a constraint: most records are alone, and reading their
     # values (a dict each) cost more than the clustering itself.
-    touched = pd.unique(pd.concat([all_edges["record_a"], all_edges["record_b"]], ignore_index=True).astype(str))
-    unique, given = cannot_link_values(std[std["rid"].isin(touched)], settings)
+    touched = pd.Index(pd.unique(pd.concat([all_edges["record_a"], all_edges["record_b"]],
+                                           ignore_index=True).astype(str)))
     ident = rules.identifiers
     limits = identifier_limits(settings, sorted(set(ident["type"])))
     # Only the types with a per-customer limit are ever counted (external ids usually have none).
-    limited = ident[ident["type"].isin(list(limits)) & ident["rid"].isin(touched)]
-    per_record: dict[str, dict[str, set[str]]] = {}
-    for r, type_, value in zip(limited["rid"].tolist(), limited["type"].tolist(), limited["value"].tolist()):
-        per_record.setdefault(r, {}).setdefault(type_, set()).add(value)
+    limited = ident[ident["type"].isin(list(limits)).to_numpy() & (touched.get_indexer(ident["rid"]) >= 0)]
+    values = ConstraintValues(constraint_values(std[touched.get_indexer(std["rid"]) >= 0], settings),
+                              limited[["rid", "type", "value"]].reset_index(drop=True), decided.cannot_link)
     options = ClusterOptions(cfg.identity.auto_merge_threshold, cfg.identity.review_threshold,
                              settings.bridge_threshold, settings.bridge_min_side)
-    return cluster_edges(rids, all_edges, options, unique_values=unique, given_names=given,
-                         identifiers=per_record, limits=limits,
-                         cannot_link=decided.cannot_link)
+    return cluster_edges(rids, all_edges, options, limits=limits, values=values)
 
 
 def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import pandas as pd
 import pyarrow as pa
 
@@ -64,7 +65,7 @@ def _text(v: Any) -> str | None:
 def _json_list(v: Any) -> str | None:
     if v is None or (isinstance(v, float) and v != v):
         return None
-    return json.dumps(list(v)) if len(v) else None
+    return orjson.dumps(list(v)).decode() if len(v) else None
 
 
 def state_table(std: pd.DataFrame) -> pa.Table:

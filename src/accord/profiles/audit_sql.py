@@ -14,11 +14,11 @@ from datetime import datetime
 import pandas as pd
 import pyarrow as pa
 
-from accord.profiles._sql import drop_temp, reserve, temp_as, to_frame
+from accord.profiles._sql import drop_temp, reserve, rows_where, temp_as, to_frame
 from accord.store.backend import Store
 
 KIND_ORDER = ("created", "merged", "split", "record_moved", "record_added", "record_removed")
-_TEMPS = ("_pc_chg", "_pc_evrow", "_pc_ev", "_pc_origin", "_pc_evid", "_pc_edges")
+_TEMPS = ("_pc_chg", "_pc_evrow", "_pc_ev", "_pc_origin", "_pc_evid", "_pc_edges", "_pc_evrid", "_pc_evedges")
 EDGE_COLUMNS = ("record_a", "record_b", "probability", "match_weight", "rule_or_model", "status")
 
 
@@ -95,7 +95,7 @@ def write_audit(store: Store, partial: bool, in_scope: str, edges: pa.Table | pd
     temp_as(store, "_pc_origin", """
         SELECT customer_id AS new_id, string_agg(DISTINCT old_id, ', ' ORDER BY old_id) AS origins
         FROM _pc_chg WHERE is_new AND old_id IS NOT NULL GROUP BY customer_id""")
-    has_evidence = _evidence(store, edges, evidence_limit)
+    has_evidence = _evidence(store, edges, evidence_limit, partial)
     grouped = int(store.scalar("SELECT COUNT(*) FROM _pc_ev"))
     empty = int(store.scalar("SELECT COUNT(*) FROM _pc_retired WHERE merged_into IS NULL"))
     total = grouped + empty
@@ -141,9 +141,10 @@ def write_audit(store: Store, partial: bool, in_scope: str, edges: pa.Table | pd
     return counts
 
 
-def _evidence(store: Store, edges: pa.Table | pd.DataFrame | None, limit: int) -> bool:
+def _evidence(store: Store, edges: pa.Table | pd.DataFrame | None, limit: int, partial: bool = False) -> bool:
     """_pc_evid (k, evidence JSON): each event's edges from its records to the customers it names
-    (new or old id of the record at the other end), strongest first, at most ``limit``."""
+    (new or old id of the record at the other end), strongest first, at most ``limit``. ``partial``:
+    few records change, so their edges are picked out of the table first."""
     if limit <= 0:
         return False
     if edges is None:
@@ -158,6 +159,13 @@ def _evidence(store: Store, edges: pa.Table | pd.DataFrame | None, limit: int) -
     cols = ", ".join(f"e.{c}" for c in EDGE_COLUMNS)
     rank = "probability DESC NULLS FIRST, " + ", ".join(_binary(store, c) for c in ("record_a", "record_b",
                                                                                      "rule_or_model"))
+    if partial:
+        # The edges of the events' records first (match_edges holds every record's: reading all of it,
+        # both ways round, cost more than the rest of the audit after an incremental run).
+        temp_as(store, "_pc_evrid", "SELECT DISTINCT rid FROM _pc_evrow WHERE kind <> 'record_removed'")
+        temp_as(store, "_pc_evedges", rows_where(
+            store, table, "record_a IN (SELECT rid FROM _pc_evrid) OR record_b IN (SELECT rid FROM _pc_evrid)"))
+        table = "_pc_evedges"
     temp_as(store, "_pc_evid", f"""
         WITH ev AS (SELECT r.rid, e.k, e.cid, COALESCE(e.other, e.cid) AS other_id
                     FROM _pc_evrow r JOIN _pc_ev e ON e.kind = r.kind AND e.cid = r.cid

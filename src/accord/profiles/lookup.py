@@ -26,6 +26,8 @@ DOCUMENTS_COUNTER = "documents"
 SCOPED_INVALIDATION_LIMIT = 10_000
 """Beyond this many customers, every document is dropped at once: deleting rows one by one from an
 indexed DuckDB table costs ~50 us each at commit (24 s for 500,000), recreating the table nothing."""
+INVALIDATION_LIST_LIMIT = 50
+"""Up to this many customers, their documents are deleted through a parameter list; more, through a temp table."""
 PROFILE_DOCUMENTS_DDL = ("CREATE TABLE profile_documents (customer_id TEXT PRIMARY KEY, document TEXT NOT NULL, "
                          "built_at TIMESTAMP NOT NULL)")
 """The table as migration 0015 creates it (a test keeps the two equal)."""
@@ -197,7 +199,13 @@ def invalidate_profile_documents(store: Store, customer_ids: Iterable[str] | Non
                 store.execute("DROP TABLE IF EXISTS profile_documents")
                 store.execute(PROFILE_DOCUMENTS_DDL)
             return
-        for start in range(0, len(ids), 500):
-            part = ids[start:start + 500]
-            store.execute(f"DELETE FROM profile_documents WHERE customer_id IN ({', '.join('?' for _ in part)})",
-                          part)
+        if len(ids) <= INVALIDATION_LIST_LIMIT:
+            if ids:
+                store.execute(f"DELETE FROM profile_documents WHERE customer_id IN ({', '.join('?' for _ in ids)})",
+                              ids)
+            return
+        # Many ids: one semi-join on a temp table (DuckDB binds a long parameter list slowly: ~25 ms
+        # for 500 ids, whatever the table holds).
+        store.create_temp_table("_pd_invalid", pa.table({"customer_id": pa.array(ids, pa.string())}))
+        store.execute("DELETE FROM profile_documents WHERE customer_id IN (SELECT customer_id FROM _pd_invalid)")
+        store.execute("DROP TABLE IF EXISTS _pd_invalid")

@@ -119,6 +119,11 @@ class Store(ABC):
         self._depth = 0
         self._commit()
 
+    def fetchall_reused(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """``fetchall`` of one statement a hot path runs again and again with new parameters (PostgreSQL
+        prepares it after a few runs; DuckDB parses it once per connection, 0.1-0.2 ms a query saved)."""
+        return self.fetchall(sql, params)
+
     def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         rows = self.fetchall(sql, params)
         return rows[0] if rows else None
@@ -181,6 +186,15 @@ class DuckDBStore(Store):
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.conn.execute(sql, list(params) if params else None).fetchall()
+
+    def fetchall_reused(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        parsed = self.__dict__.setdefault("_parsed", {})  # reader() builds instances without __init__
+        statement = parsed.get(sql)
+        if statement is None:
+            (statement,) = self.conn.extract_statements(sql)
+            if len(parsed) < 256:  # hot paths run a handful of statements; never grow without bound
+                parsed[sql] = statement
+        return self.conn.execute(statement, list(params) if params else None).fetchall()
 
     def fetch_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         return self.conn.sql(sql, params=list(params) if params else None).to_arrow_table()
@@ -270,12 +284,7 @@ class PostgresStore(Store):
         import psycopg
 
         self.url = url
-        parsed = urlparse(url)
-        query = parse_qs(parsed.query)
-        self.schema = query.pop("schema", [None])[0]
-        # Re-encoded: parse_qs decoded the values, and libpq options such as "-c key=value" need escaping again.
-        rest = urlencode({k: v[0] for k, v in query.items()}, quote_via=quote)
-        conninfo = urlunparse(parsed._replace(scheme="postgresql", query=rest))
+        conninfo, self.schema = postgres_conninfo(url)
         try:
             self.conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=5)
         except psycopg.Error as exc:
@@ -369,6 +378,16 @@ class PostgresStore(Store):
     def _begin(self) -> None:
         self.conn.execute("BEGIN")
 
+
+
+def postgres_conninfo(url: str) -> tuple[str, str | None]:
+    """(libpq connection string, schema) of a store URL (``?schema=NAME`` is Accord's, not libpq's)."""
+    parsed = urlparse(url)
+    query = parse_qs(parsed.query)
+    schema = query.pop("schema", [None])[0]
+    # Re-encoded: parse_qs decoded the values, and libpq options such as "-c key=value" need escaping again.
+    rest = urlencode({k: v[0] for k, v in query.items()}, quote_via=quote)
+    return urlunparse(parsed._replace(scheme="postgresql", query=rest)), schema
 
 
 def _redact(url: str) -> str:
