@@ -72,7 +72,7 @@ class ConstraintValues:
     (``dicts_for``).
 
     ``values`` (rid, key, value): the unique keys ('dob', 'external:SOURCE:KEY') and, under the key
-    ``NAME_KEY``, the (given, family) name written ``given<US>family``; ``identifiers`` (rid, type,
+    ``NAME_KEY``, the (given, family) name written ``join_name`` gives; ``identifiers`` (rid, type,
     value): identifiers of the types with a per-customer limit; ``cannot_link[rid]``: the records a
     human decided are other people."""
 
@@ -120,12 +120,16 @@ class ConstraintValues:
         return unique, given, identifiers
 
 
+NAME_SEPARATOR = "\x1f"
+"""Between given and family name in a ``NAME_KEY`` value (the ASCII unit separator: in no name)."""
+
+
 def join_name(name: Name) -> str:
-    return f"{name[0]}\x1f{name[1] or ''}"
+    return f"{name[0]}{NAME_SEPARATOR}{name[1] or ''}"
 
 
 def split_name(text: str) -> Name:
-    given, family = text.split("\x1f", 1)
+    given, family = text.split(NAME_SEPARATOR, 1)
     return given, family or None
 
 

@@ -26,8 +26,8 @@ import pyarrow.compute as pc
 from accord.clock import Stopwatch, utcnow
 from accord.config import ProjectConfig
 from accord.errors import AccordError
-from accord.identity.clustering import (DOB_KEY, NAME_KEY, ClusterOptions, ClusterResult, ConstraintValues,
-                                       cluster_edges)
+from accord.identity.clustering import (DOB_KEY, NAME_KEY, NAME_SEPARATOR, ClusterOptions, ClusterResult,
+                                       ConstraintValues, cluster_edges)
 from accord.identity.grouped import predict_through_groups
 from accord.identity.model import Engine, IdentityModel, input_columns, term_frequency_columns
 from accord.identity.rules import RuleResult, apply_rules, identifier_limits, record_identifiers
@@ -177,7 +177,7 @@ def constraint_values(std: pd.DataFrame, settings: IdentitySettings) -> pd.DataF
         family = std["std_family_name"].fillna("").to_numpy(dtype=object)
         has = pd.notna(given) & (given != "")
         parts.append(pd.DataFrame({"rid": rid[has], "key": NAME_KEY,
-                                   "value": given[has].astype(str) + "\x1f" + family[has].astype(str)}))
+                                   "value": given[has].astype(str) + NAME_SEPARATOR + family[has].astype(str)}))
     if not parts:
         return pd.DataFrame(columns=["rid", "key", "value"], dtype=object)
     return pd.concat(parts, ignore_index=True)

@@ -345,7 +345,8 @@ async def get_profile(request: Request, ref: Ref, key: ReadKey, worker: StoreWor
     # The access audit row (and a new document) is committed before the answer: in the lookup's own
     # statement (PostgreSQL), or in the store thread's next group commit, where concurrent reads share
     # one commit (or one journal fsync) and one INSERT instead of each paying for its own.
-    access = (*access[:6], customer_id, *access[7:])
+    at = ACCESS_COLUMNS.index("customer_id")
+    access = (*access[:at], customer_id, *access[at + 1:])
     if built is not None:  # the lookup computed the profile: keep it as the customer's document
         def log(store: Store) -> None:
             store.execute(f"INSERT INTO access_log ({', '.join(ACCESS_COLUMNS)}) "
