@@ -286,3 +286,17 @@ def test_a_component_with_one_name_and_one_birth_date_merges_without_refusals():
                            identifiers={"a": {"email": {"x"}}, "b": {"email": {"x"}}}, limits={"email": 1})
     assert groups(result) == [["a", "b", "c", "d"]]
     assert result.rejected_merges == 0
+
+
+def test_records_in_any_order_or_repeated_give_the_same_clusters():
+    from accord.identity.clustering import _sorted_distinct
+
+    assert _sorted_distinct(["b", "a", "b", "c"]) == ["a", "b", "c"]
+    assert _sorted_distinct(["a", "b", "c"]) == ["a", "b", "c"]
+    assert _sorted_distinct(["a", "a"]) == ["a"]
+    assert _sorted_distinct([]) == []
+    edges = pd.DataFrame({"record_a": ["x:1"], "record_b": ["x:2"], "probability": [None],
+                          "rule_or_model": ["rule:email"], "priority": [1]})
+    shuffled = cluster_edges(["x:3", "x:2", "x:1", "x:2"], edges)
+    ordered = cluster_edges(["x:1", "x:2", "x:3"], edges)
+    assert shuffled.clusters == ordered.clusters and len(ordered.clusters) == 3

@@ -10,8 +10,9 @@ a family email) link nothing and are listed in the report.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -56,18 +57,26 @@ class RuleResult:
 
 def record_identifiers(records: pd.DataFrame, settings: IdentitySettings) -> pd.DataFrame:
     """One row per (rid, identifier type, value) from std_emails, std_phones and external_ids."""
+    return _identifier_rows(records, settings)[1]
+
+
+def _identifier_rows(records: pd.DataFrame, settings: IdentitySettings) -> tuple[np.ndarray, pd.DataFrame]:
+    """``record_identifiers`` and, per row, the position of its record in ``records``."""
     wanted = {t.name for t in settings.identifiers}
-    parts: list[pd.DataFrame] = []
+    parts: list[tuple[np.ndarray, pd.DataFrame]] = []
     rids = records["rid"].to_numpy(dtype=object)
     for type_, col in (("email", "std_emails"), ("phone", "std_phones")):
         if type_ in wanted and col in records:
             parts.append(_list_identifiers(rids, records[col].to_numpy(dtype=object), type_))
     if "external_ids" in records:
         parts.append(_external_identifiers(rids, records["external_ids"].to_numpy(dtype=object), wanted))
-    parts = [p for p in parts if len(p)]
+    parts = [p for p in parts if len(p[1])]
     if not parts:
-        return pd.DataFrame(columns=["rid", "type", "value"])
-    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
+        return np.zeros(0, dtype=np.int64), pd.DataFrame(columns=["rid", "type", "value"])
+    if len(parts) == 1:
+        return parts[0][0], parts[0][1].reset_index(drop=True)
+    return (np.concatenate([at for at, _ in parts]),
+            pd.concat([frame for _, frame in parts], ignore_index=True))
 
 
 _WS = r"[ \t\n\r]*"
@@ -76,7 +85,7 @@ _SIMPLE_OBJECT = rf"^{_WS}\{{{_WS}(?:{_TEXT}{_WS}:{_WS}{_TEXT}(?:{_WS},{_WS}{_TE
 """A JSON object of ASCII string keys and values without escapes: split in Arrow, no JSON parser."""
 
 
-def _external_identifiers(rids: np.ndarray, cells: np.ndarray, wanted: set[str]) -> pd.DataFrame:
+def _external_identifiers(rids: np.ndarray, cells: np.ndarray, wanted: set[str]) -> tuple[np.ndarray, pd.DataFrame]:
     """(rid, 'external:<key>', value) per key of each record's external_ids, in record then key order,
     as the per-record loop over ``_as_map`` gives them; plain objects (almost all) are split in Arrow."""
     array = pa.array([c if isinstance(c, str) else None for c in cells], pa.string())
@@ -120,10 +129,12 @@ def _external_identifiers(rids: np.ndarray, cells: np.ndarray, wanted: set[str])
         at.append(np.asarray(rows_at, dtype=np.int64))
         frame.append(pd.DataFrame(rows, columns=["rid", "type", "value"]))
     out = pd.concat(frame, ignore_index=True)
-    return out.iloc[np.argsort(np.concatenate(at), kind="stable")].reset_index(drop=True)
+    positions = np.concatenate(at)
+    order = np.argsort(positions, kind="stable")
+    return positions[order], out.iloc[order].reset_index(drop=True)
 
 
-def _list_identifiers(rids: np.ndarray, values: np.ndarray, type_: str) -> pd.DataFrame:
+def _list_identifiers(rids: np.ndarray, values: np.ndarray, type_: str) -> tuple[np.ndarray, pd.DataFrame]:
     """(rid, type_, value) for each value of each record's list, in record then list order: one Arrow
     flatten instead of a Python loop over a million lists; JSON text or plain strings take ``_as_list``."""
     try:
@@ -131,136 +142,204 @@ def _list_identifiers(rids: np.ndarray, values: np.ndarray, type_: str) -> pd.Da
             raise TypeError("text among the lists")
         array = pa.array(values, pa.list_(pa.string()), from_pandas=True)
     except (TypeError, pa.ArrowInvalid, pa.ArrowTypeError):
-        rows = [(rid, type_, v) for rid, vs in zip(rids.tolist(), values.tolist()) for v in _as_list(vs)]
-        return pd.DataFrame(rows, columns=["rid", "type", "value"])
+        rows = [(i, v) for i, vs in enumerate(values.tolist()) for v in _as_list(vs)]
+        at = np.fromiter((i for i, _ in rows), dtype=np.int64, count=len(rows))
+        return at, pd.DataFrame({"rid": rids[at], "type": type_,
+                                 "value": np.array([v for _, v in rows], dtype=object)})
     flat = pc.list_flatten(array)
     parent = pc.list_parent_indices(array).to_numpy()
     keep = pc.fill_null(pc.not_equal(flat, ""), False).to_numpy(zero_copy_only=False)
-    return pd.DataFrame({"rid": rids[parent[keep]], "type": type_,
-                         "value": flat.filter(pa.array(keep)).to_numpy(zero_copy_only=False).astype(object)})
+    at = parent[keep].astype(np.int64)
+    return at, pd.DataFrame({"rid": rids[at], "type": type_,
+                             "value": flat.filter(pa.array(keep)).to_numpy(zero_copy_only=False).astype(object)})
 
 
 def apply_rules(records: pd.DataFrame, settings: IdentitySettings) -> RuleResult:
-    """Deterministic link edges between standardized records (column ``rid`` names each)."""
-    carried = record_identifiers(records, settings)
-    ids = carried.drop_duplicates()
+    """Deterministic link edges between standardized records (column ``rid`` names each).
+
+    Identifiers are numbered once (a code per (type, value), a rank per record in rid order), so the
+    de-duplication, the grouping of shared values and their (type, value, rid) order are integer
+    work. A shared value whose records show at most one given name and one birth date is settled in
+    arrays: its records are one person's. Only the values whose records differ somewhere go through
+    ``_compatible_groups`` one by one."""
+    at, carried = _identifier_rows(records, settings)
     excluded: list[ExcludedIdentifier] = []
+    if carried.empty:
+        return RuleResult(pd.DataFrame(columns=list(EDGE_COLUMNS)), carried.copy(), excluded, carried)
+    record_rank = _rid_ranks(records["rid"].to_numpy(dtype=object))
+    type_codes, types = pd.factorize(carried["type"].to_numpy(dtype=object))
+    value_codes, values = pd.factorize(carried["value"].to_numpy(dtype=object))
+    types, values = np.asarray(types, dtype=object), np.asarray(values, dtype=object)
+    key = type_codes.astype(np.int64) * len(values) + value_codes  # one code per (type, value)
+    rank = record_rank[at]
+    # drop_duplicates of (rid, type, value), the first kept: ``keep`` marks the rows that stay.
+    keep = ~pd.Series(rank * (len(types) * len(values)) + key).duplicated().to_numpy()
 
     blocked = {v.strip().lower() for v in settings.blocked_values}
-    is_blocked = ids["value"].str.lower().isin(blocked) if blocked else pd.Series(False, index=ids.index)
-    bad = is_blocked | _junk_mask(ids["value"])
-    for (type_, value), group in ids[bad].groupby(["type", "value"], sort=True):
-        reason = "blocked" if value.lower() in blocked else "placeholder"
-        excluded.append(ExcludedIdentifier(type_, value, reason, len(group), 0))
-    ids = ids[~bad]
+    value_blocked = (np.array([v.lower() in blocked for v in values.tolist()], dtype=bool) if blocked
+                     else np.zeros(len(values), dtype=bool))
+    value_bad = value_blocked | _junk_mask(pd.Series(values, dtype=object)).to_numpy(dtype=bool)
+    bad = keep & value_bad[value_codes]
+    if bad.any():
+        bad_rows = pd.DataFrame({"type": types[type_codes[bad]], "value": values[value_codes[bad]]})
+        for (type_, value), group in bad_rows.groupby(["type", "value"], sort=True):
+            reason = "blocked" if value.lower() in blocked else "placeholder"
+            excluded.append(ExcludedIdentifier(type_, value, reason, len(group), 0))
+    keep &= ~bad
 
-    shared = ids[ids.duplicated(["type", "value"], keep=False)].sort_values(["type", "value", "rid"])
-    # One group per shared value, in (type, value) order; its members are its rows, sorted by rid.
-    s_type, s_value, s_rid = (shared[c].to_numpy(dtype=object) for c in ("type", "value", "rid"))
-    new_group = np.r_[True, (s_type[1:] != s_type[:-1]) | (s_value[1:] != s_value[:-1])] if len(shared) else \
-        np.zeros(0, dtype=bool)
-    number = np.cumsum(new_group) - 1
+    # The values two or more records share, in (type, value, rid) order: one group per value.
+    kept = np.flatnonzero(keep)
+    shared = kept[pd.Series(key[kept]).duplicated(keep=False).to_numpy()]
+    shared_values = np.unique(value_codes[shared])
+    value_rank = np.zeros(len(values), dtype=np.int64)
+    value_rank[shared_values] = _ranks(values[shared_values])
+    shared = shared[np.lexsort((rank[shared], value_rank[value_codes[shared]], _ranks(types)[type_codes[shared]]))]
+    s_type = types[type_codes[shared]]
+    s_value = values[value_codes[shared]]
+    s_rid = carried["rid"].to_numpy(dtype=object)[shared]
+    s_key = key[shared]
+    new_group = np.r_[True, s_key[1:] != s_key[:-1]] if len(shared) else np.zeros(0, dtype=bool)
     starts = np.flatnonzero(new_group)
-    sizes = np.diff(np.r_[starts, len(number)])
-    holders = records[records["rid"].isin(shared["rid"].unique())]
-    look = _look_arrays(holders)
-    position = pd.Index(holders["rid"].to_numpy(dtype=object))
-    big = np.repeat(sizes > 2, sizes)
-    in_big = pd.unique(s_rid[big])
-    at_big = position.get_indexer(in_big)
-    looks = {r: Look(g, f, d, grp) for r, g, f, d, grp in
-             zip(in_big.tolist(), *(look[k][at_big].tolist() for k in ("given", "family", "dob", "group")))}
+    sizes = np.diff(np.r_[starts, len(shared)])
+    number = np.cumsum(new_group) - 1
+
+    look = _look_arrays(records[[c for c in LOOK_COLUMNS if c in records]].iloc[at[shared]])
+    people = _people_per_group(look, number, len(starts))
+    settled = _settled_groups(look, number, len(starts))
+    too_many = people > settings.shared_identifier_limit
     priorities = _priorities(settings)
-    # (group number, edges or exclusion): the two paths below are merged back into group order.
+    for g in np.flatnonzero(too_many).tolist():
+        first = int(starts[g])
+        excluded.append(ExcludedIdentifier(s_type[first], s_value[first], "shared_by_too_many_people",
+                                           int(sizes[g]), int(people[g])))
+
+    # (group start, edges): the settled groups and the loop's are merged back into group order.
     edge_parts: list[tuple[np.ndarray, pd.DataFrame]] = []
-    found: list[tuple[int, ExcludedIdentifier]] = []
-    dropped_groups: list[int] = []
+    linked_whole = np.repeat(settled & ~too_many, sizes) & ~new_group  # each member but the first links to it
+    if linked_whole.any():
+        rows = np.flatnonzero(linked_whole)
+        heads = starts[number[rows]]
+        link_types = s_type[rows]
+        by_type = {t: priorities(t) for t in pd.unique(link_types).tolist()}
+        edge_parts.append((heads, pd.DataFrame({
+            "record_a": s_rid[heads], "record_b": s_rid[rows], "rule": [f"rule:{t}" for t in link_types.tolist()],
+            "priority": np.array([by_type[t] for t in link_types.tolist()], dtype=np.int64)})))
 
-    pairs = starts[sizes == 2]
-    if len(pairs):
-        people, compatible = _pair_verdicts(*({f: look[f][position.get_indexer(s_rid[at])] for f in look}
-                                              for at in (pairs, pairs + 1)))
-        too_many = people > settings.shared_identifier_limit
-        for i in np.flatnonzero(too_many).tolist():
-            at = int(pairs[i])
-            found.append((at, ExcludedIdentifier(s_type[at], s_value[at], "shared_by_too_many_people", 2,
-                                                 int(people[i]))))
-            dropped_groups.append(at)
-        link = pairs[~too_many & compatible]
-        types = s_type[link]
-        edge_parts.append((link, pd.DataFrame({
-            "record_a": s_rid[link], "record_b": s_rid[link + 1], "rule": [f"rule:{t}" for t in types],
-            "priority": np.array([priorities(t) for t in types], dtype=np.int64)})))
+    # Values whose records differ somewhere: split into groups that could each be one person.
+    unsettled = np.flatnonzero(~settled & ~too_many)
+    if len(unsettled):
+        in_loop = np.repeat(~settled & ~too_many, sizes)
+        looks = {r: Look(g, f, d, grp) for r, g, f, d, grp in zip(
+            s_rid[in_loop].tolist(), *(look[k][in_loop].tolist() for k in ("given", "family", "dob", "group")))}
+        loop_rows: list[tuple[str, str, str, int]] = []
+        loop_at: list[int] = []
+        for first, size in zip(starts[unsettled].tolist(), sizes[unsettled].tolist()):
+            type_ = s_type[first]
+            for group_members in _compatible_groups(s_rid[first:first + size].tolist(), looks):
+                head = group_members[0]
+                loop_rows += [(head, other, f"rule:{type_}", priorities(type_)) for other in group_members[1:]]
+                loop_at += [first] * (len(group_members) - 1)
+        if loop_rows:
+            edge_parts.append((np.asarray(loop_at, dtype=np.int64),
+                               pd.DataFrame(loop_rows, columns=list(EDGE_COLUMNS))))
 
-    # Three or more records share a value: the general path, one value at a time.
-    rows: list[tuple[str, str, str, int]] = []
-    at_rows: list[int] = []
-    for at, size in zip(starts[sizes > 2].tolist(), sizes[sizes > 2].tolist()):
-        type_, value = s_type[at], s_value[at]
-        members = s_rid[at:at + size].tolist()
-        people = _distinct_people([looks[r] for r in members])
-        if people > settings.shared_identifier_limit:
-            found.append((at, ExcludedIdentifier(type_, value, "shared_by_too_many_people", len(members), people)))
-            dropped_groups.append(at)
-            continue
-        for group_members in _compatible_groups(members, looks):
-            head = group_members[0]
-            rows += [(head, other, f"rule:{type_}", priorities(type_)) for other in group_members[1:]]
-            at_rows += [at] * (len(group_members) - 1)
-    if rows:
-        edge_parts.append((np.asarray(at_rows, dtype=np.int64), pd.DataFrame(rows, columns=list(EDGE_COLUMNS))))
-
-    excluded += [e for _, e in sorted(found, key=lambda item: item[0])]
-    if dropped_groups:
-        starts_dropped = np.asarray(dropped_groups, dtype=np.int64)
-        dropped_rows = np.isin(number, number[starts_dropped])
-        ids = ids.drop(index=shared.index[dropped_rows])
-    edge_parts = [(a, f) for a, f in edge_parts if len(f)]
+    if too_many.any():
+        keep[shared[np.repeat(too_many, sizes)]] = False
     if edge_parts:
-        at = np.concatenate([a for a, _ in edge_parts])
+        group_at = np.concatenate([a for a, _ in edge_parts])
         edge_frame = pd.concat([f for _, f in edge_parts], ignore_index=True)
-        edge_frame = edge_frame.iloc[np.argsort(at, kind="stable")].reset_index(drop=True)
+        edge_frame = edge_frame.iloc[np.argsort(group_at, kind="stable")].reset_index(drop=True)
     else:
         edge_frame = pd.DataFrame(columns=list(EDGE_COLUMNS))
-    return RuleResult(edge_frame, ids.reset_index(drop=True), excluded, carried)
+    return RuleResult(edge_frame, carried[keep].reset_index(drop=True), excluded, carried)
 
 
-def _pair_verdicts(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """For values shared by exactly two records (their ``_look_arrays`` fields): how many people they
-    show (``_distinct_people``) and whether they could be one person (``_compatible_groups`` joins
-    them), decided in arrays where the two records agree, and by the same tests as the general path
-    where they differ."""
-    g0, g1 = first["given"], second["given"]
-    f0, f1 = first["family"], second["family"]
-    d0, d1 = first["dob"], second["dob"]
-    n0, n1 = first["group"], second["group"]
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Each value's position in the sorted order of ``values`` (distinct strings)."""
+    ranks = np.empty(len(values), dtype=np.int64)
+    ranks[np.argsort(values, kind="stable")] = np.arange(len(values))
+    return ranks
 
-    def present(v: np.ndarray) -> np.ndarray:
-        return pd.notna(v) & (v != None)  # noqa: E711 - element-wise
 
-    def full_name(group: np.ndarray, family: np.ndarray) -> np.ndarray:
-        return present(group) & present(family) & np.array([g is not None and len(g) > 1 for g in group], bool)
+def _rid_ranks(rids: np.ndarray) -> np.ndarray:
+    """Each record's rank in rid order. Stores hand records over in that order mostly, which one
+    comparison per record confirms. A rid given twice (a record twice) has one rank."""
+    if len(rids) < 2 or bool((rids[1:] > rids[:-1]).all()):
+        return np.arange(len(rids), dtype=np.int64)
+    codes, uniques = pd.factorize(rids)
+    return _ranks(np.asarray(uniques, dtype=object))[codes]
 
-    v0, v1 = full_name(n0, f0), full_name(n1, f1)
-    names = v0.astype(int) + v1 - (v0 & v1 & (n0 == n1) & (f0 == f1))
-    p0, p1 = present(d0), present(d1)
-    dobs = p0.astype(int) + p1 - (p0 & p1 & (d0 == d1))
-    people = np.maximum(np.maximum(names, dobs), 1)
-    settled = (~present(g0) | ~present(g1) | (g0 == g1)) & (~p0 | ~p1 | (d0 == d1))
-    compatible = settled.copy()
-    for i in np.flatnonzero(~settled).tolist():
-        if p0[i] and p1[i] and dob_conflict(d1[i], d0[i]):
-            continue
-        if g0[i] and g1[i] and groups_conflict({(g0[i], f0[i])}, {(g1[i], f1[i])}):
-            continue
-        compatible[i] = True
-    return people, compatible
+
+def _group_counts(number: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Per group (``number`` of each row), how many distinct codes >= 0 its rows carry."""
+    valid = codes >= 0
+    width = int(codes.max(initial=0)) + 1
+    pairs = np.unique(number[valid] * width + codes[valid])
+    return np.bincount(pairs // width, minlength=n_groups)
+
+
+def _codes(values: np.ndarray) -> np.ndarray:
+    """A code per value, -1 for None."""
+    return pd.factorize(values, use_na_sentinel=True)[0].astype(np.int64)
+
+
+def _people_per_group(look: dict[str, np.ndarray], number: np.ndarray, n_groups: int) -> np.ndarray:
+    """``_distinct_people`` of each group's records: distinct full names (nickname group and family
+    name, the group longer than an initial) or distinct birth dates, at least one."""
+    group, family = look["group"], look["family"]
+    full = (group != None) & (family != None)  # noqa: E711 - element-wise
+    full[full] = np.fromiter((len(g) > 1 for g in group[full]), dtype=bool, count=int(full.sum()))
+    name_codes = np.full(len(group), -1, dtype=np.int64)
+    if full.any():
+        group_codes, family_codes = _codes(group[full]), _codes(family[full])
+        name_codes[full] = pd.factorize(group_codes * (int(family_codes.max()) + 1) + family_codes)[0]
+    names = _group_counts(number, name_codes, n_groups)
+    dobs = _group_counts(number, _codes(look["dob"]), n_groups)
+    return np.maximum(np.maximum(names, dobs), 1)
+
+
+def _settled_groups(look: dict[str, np.ndarray], number: np.ndarray, n_groups: int) -> np.ndarray:
+    """Per group, whether no cannot-link test parts any two of its records: each two of its distinct
+    names (given name present) and each two of its distinct birth dates are compatible, both ways
+    round. Then ``_compatible_groups`` keeps all its records together, whatever their order."""
+    given, dob = _codes(look["given"]), _codes(look["dob"])
+    settled = (_group_counts(number, given, n_groups) <= 1) & (_group_counts(number, dob, n_groups) <= 1)
+    if settled.all():
+        return settled
+    rest = ~settled[number]
+    settled[:] = True  # unless two of its names or birth dates below conflict
+    family = _codes(look["family"])
+    names = pd.DataFrame({"g": number[rest], "given": given[rest], "family": family[rest],
+                          "row": np.flatnonzero(rest)})
+    for g, rows in _distinct_within_groups(names[names["given"] >= 0], ["given", "family"]):
+        pairs = list(zip(look["given"][rows].tolist(), look["family"][rows].tolist()))
+        if any(names_conflict(a, b) or names_conflict(b, a) for i, a in enumerate(pairs) for b in pairs[i + 1:]):
+            settled[g] = False
+    dobs = pd.DataFrame({"g": number[rest], "dob": dob[rest], "row": np.flatnonzero(rest)})
+    for g, rows in _distinct_within_groups(dobs[dobs["dob"] >= 0], ["dob"]):
+        values = look["dob"][rows].tolist()
+        if any(dob_conflict(a, b) or dob_conflict(b, a) for i, a in enumerate(values) for b in values[i + 1:]):
+            settled[g] = False
+    return settled
+
+
+def _distinct_within_groups(rows: pd.DataFrame, by: list[str]) -> Iterator[tuple[int, np.ndarray]]:
+    """(group, rows) for each group ``g`` with two or more distinct ``by`` values: one row per value."""
+    distinct = rows.drop_duplicates(["g", *by]).sort_values("g", kind="stable")
+    group = distinct["g"].to_numpy()
+    row = distinct["row"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]]) if len(group) else np.zeros(0, dtype=np.int64)
+    ends = np.r_[starts[1:], len(group)]
+    for start, end in zip(starts[ends - starts > 1].tolist(), ends[ends - starts > 1].tolist()):
+        yield int(group[start]), row[start:end]
 
 
 # --- what a record looks like ---------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Look:
+LOOK_COLUMNS = ("std_given_name", "std_family_name", "std_dob", "std_name_group")
+
+
+class Look(NamedTuple):
     given: str | None
     family: str | None
     dob: str | None
@@ -276,7 +355,7 @@ def _look_arrays(records: pd.DataFrame) -> dict[str, np.ndarray]:
         v = records[name].to_numpy(dtype=object)
         return np.where(pd.notna(v) & (v != ""), v, None)
 
-    g, f, d, grp = (value(c) for c in ("std_given_name", "std_family_name", "std_dob", "std_name_group"))
+    g, f, d, grp = (value(c) for c in LOOK_COLUMNS)
     has_g, has_grp = g != None, grp != None  # noqa: E711 - element-wise
     return {"given": np.where(has_g, g, grp), "family": f, "dob": d, "group": np.where(has_grp, grp, g)}
 

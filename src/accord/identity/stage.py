@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from accord import collector
 from accord.clock import Stopwatch, utcnow
 from accord.config import ProjectConfig
 from accord.errors import AccordError
@@ -141,8 +142,8 @@ def prepare(records: pd.DataFrame, default_region: str, encryption: Encryption |
     if encryption is not None:
         records = reveal_records(records, encryption)
     std = standardize_records(records, default_region)
-    for col in ("std_emails", "std_phones"):
-        std[col] = [list(v) if v else None for v in std[col]]
+    for col in ("std_emails", "std_phones"):  # each row's list is its own already
+        std[col] = [v or None for v in std[col].tolist()]
     return blind_standardized(std, encryption) if encryption is not None else std
 
 
@@ -218,6 +219,14 @@ def resolve(store: Store, cfg: ProjectConfig, run_id: str, progress: ProgressFac
             retrain: bool = False, labels_csv: str | Path | None = None, engine: Engine | None = None,
             settings: IdentitySettings | None = None) -> IdentityReport:
     """Resolve identities over all current records; write the result in one transaction."""
+    with collector.paused():  # a million records' objects: full collections would walk them all
+        return _resolve(store, cfg, run_id, progress, retrain=retrain, labels_csv=labels_csv, engine=engine,
+                        settings=settings)
+
+
+def _resolve(store: Store, cfg: ProjectConfig, run_id: str, progress: ProgressFactory | None, *, retrain: bool,
+             labels_csv: str | Path | None, engine: Engine | None, settings: IdentitySettings | None
+             ) -> IdentityReport:
     settings = settings or identity_settings(cfg.identity)
     engine = engine or settings.engine
     report = IdentityReport(run_id, engine=engine)
