@@ -12,9 +12,10 @@ records out with an incremental run). Each run then works on a copy of the base:
 
 1. re-run on unchanged data: identity changes and customer ids changed (target: 0);
 2. ``--new`` held-back records arrive: ``accord run``'s incremental identity + profiles (ids, audit,
-   golden records and identifier index of the customers touched), timed together (target: 1,000 new
-   records against 1,000,000 in <= 5 s; moving the rows into source_records, and a checkpoint timed
-   apart, stand for the ingest);
+   golden records and identifier index of the customers touched), timed together with their commits
+   (target: 1,000 new records against 1,000,000 in <= 5 s). Not in that figure, each timed apart:
+   moving the rows into source_records (it stands for the ingest) and the checkpoint that ends
+   ``accord run`` (``Store.checkpoint``: the run's write-ahead log written into the database file);
 3. 1% more records arrive: the share of existing customers that keep their id (target: >= 99%);
 4. full rebuild with the same model (``--no-full-check`` skips it): the share of step 2's new
    records, and of all records, whose cluster after the incremental runs equals the rebuild's
@@ -114,17 +115,16 @@ def arrive(store, batch: str) -> int:
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'source_records' "
         "ORDER BY ordinal_position")]
     names = ", ".join(cols)
-    store.execute(f"INSERT INTO source_records ({names}) SELECT {names} FROM bench_held WHERE batch = ?", (batch,))
-    # The ingest's rows reach the database file before the run is timed. DuckDB checkpoints on its own
-    # once its write-ahead log passes 16 MB, in whichever commit crosses it: a checkpoint after new
-    # source rows rewrites source_records' key index (~1 s at 1M records), not the run's own work.
-    timed("   ingest's checkpoint (timed apart)", lambda: store.execute("CHECKPOINT"))
+    # As in `accord run`, the ingest's rows stay in the write-ahead log until the run's closing checkpoint.
+    timed("   the batch moved into source_records (stands for the ingest; not timed in the figure)",
+          lambda: store.execute(f"INSERT INTO source_records ({names}) SELECT {names} FROM bench_held "
+                                "WHERE batch = ?", (batch,)))
     return int(store.scalar("SELECT COUNT(*) FROM bench_held WHERE batch = ?", (batch,)))
 
 
 def wal_mb(store) -> float:
-    """The store's write-ahead log, MB: what the next checkpoint writes to the file (DuckDB's default
-    checkpoint_threshold is 16 MB)."""
+    """The store's write-ahead log, MB: what the next checkpoint writes to the file (a commit past the
+    store's checkpoint_threshold, store.backend.DUCKDB_CHECKPOINT_THRESHOLD, checkpoints on its own)."""
     wal = Path(f"{store.path}.wal")
     return wal.stat().st_size / 1e6 if wal.exists() else 0.0
 
@@ -139,7 +139,8 @@ def clusters(store) -> dict[str, str]:
 
 def run_step(store, cfg, run_id: str, label: str):
     """`accord run`'s identity and profiles stages (ids, audit, golden records and the identifier index
-    of the touched customers), as the pipeline calls them, each timed, and their sum."""
+    of the touched customers), as the pipeline calls them, each timed, and their sum; then the run's
+    closing checkpoint, timed apart."""
     print(label, flush=True)
     identity, wall_identity = timed("   identity (incremental)", lambda: resolve_changes(store, cfg, run_id))
     profiles, wall_profiles = timed("   profiles: ids, golden records and identifier index of the touched customers",
@@ -147,6 +148,8 @@ def run_step(store, cfg, run_id: str, label: str):
     wall = wall_identity + wall_profiles
     print(f"   identity + profiles: {wall:.2f} s wall (load {os.getloadavg()[0]:.1f}); write-ahead log now "
           f"{wal_mb(store):.1f} MB", flush=True)
+    _, wall_checkpoint = timed("   the run's closing checkpoint (not in the identity + profiles figure)",
+                               store.checkpoint)
     print("    identity", json.dumps({k: identity.as_dict()[k] for k in (
         "mode", "records", "changed_records", "candidate_records", "affected_records", "model_edges", "rule_edges",
         "timings")}),
@@ -156,7 +159,7 @@ def run_step(store, cfg, run_id: str, label: str):
                                       "golden_customers": profiles.golden.customers,
                                       "golden": profiles.golden.timings, "identifiers": profiles.identifiers.timings}),
           flush=True)
-    return identity, profiles, wall
+    return identity, profiles, wall, wall_checkpoint
 
 
 def main() -> None:
@@ -181,35 +184,39 @@ def main() -> None:
         build_base(folder, args.people, args.new, args.resolved)
     work = folder / "work.duckdb"
     cfg = load_config(folder / "accord.yaml")
-    wall_new = None
+    step2 = None
     if "incremental" in steps:
         shutil.copyfile(folder / "base.duckdb", work)
         store = open_store(f"duckdb:///{work}")
-        wall_new = incremental_steps(store, cfg)
+        step2 = incremental_steps(store, cfg)
         store.close()
     if "full-check" in steps:
         store = open_store(f"duckdb:///{work}")
         full_check(store, cfg)
         store.close()
         work.unlink()
-    if wall_new is not None:
-        print(f"2. identity + profiles took {wall_new:.2f} s wall (target <= 5 s); load average at the end "
-              f"{os.getloadavg()[0]:.1f}; peak memory {peak_mb():,.0f} MB", flush=True)
+    if step2 is not None:
+        wall_new, wall_checkpoint = step2
+        print(f"2. identity + profiles took {wall_new:.2f} s wall (target <= 5 s): both stages and their commits; "
+              f"not in it: the ingest (the rows moved in) and the run's closing checkpoint, {wall_checkpoint:.2f} s "
+              f"(together {wall_new + wall_checkpoint:.2f} s); load average at the end {os.getloadavg()[0]:.1f}; "
+              f"peak memory {peak_mb():,.0f} MB", flush=True)
 
 
-def incremental_steps(store, cfg) -> float:
-    """Steps 1-3; returns step 2's wall seconds."""
+def incremental_steps(store, cfg) -> tuple[float, float]:
+    """Steps 1-3; returns step 2's wall seconds: identity + profiles, and the closing checkpoint."""
     resolved = int(store.scalar("SELECT COUNT(*) FROM identity"))
     print(f"base: {resolved:,} resolved records", flush=True)
 
     before = assignments(store)
-    identity, profiles, _ = run_step(store, cfg, "bench_same", "1. re-run on unchanged data")
+    identity, profiles, _, _ = run_step(store, cfg, "bench_same", "1. re-run on unchanged data")
     after = assignments(store)
     changed_ids = sum(after.get(r) != c for r, c in before.items())
     print(f"   ids changed: {changed_ids} (target 0); audit events: {profiles.ids.events}", flush=True)
 
     n_new = arrive(store, "new")
-    _, _, wall_new = run_step(store, cfg, "bench_new", f"2. {n_new:,} new records against {resolved:,}")
+    _, _, wall_new, wall_checkpoint = run_step(store, cfg, "bench_new",
+                                               f"2. {n_new:,} new records against {resolved:,}")
 
     before = assignments(store)
     by_customer: dict[str, set[str]] = {}
@@ -221,7 +228,7 @@ def incremental_steps(store, cfg) -> float:
     kept = sum(all(after.get(r) == c for r in rs) for c, rs in by_customer.items())
     print(f"   existing customers keeping their id: {kept:,} / {len(by_customer):,} = "
           f"{kept / len(by_customer):.4%} (target >= 99%)", flush=True)
-    return wall_new
+    return wall_new, wall_checkpoint
 
 
 def full_check(store, cfg) -> None:

@@ -5,6 +5,7 @@ from datetime import datetime
 from accord.clock import utcnow
 from accord.events.customers import merge
 from accord.profiles import assign_customer_ids, build_golden
+from accord.profiles.golden import SCOPE_RECORDS
 from accord.profiles.identifiers import event_customers_sql, refresh_customer_identifiers
 from tests.profiles.helpers import add_records, clustering
 
@@ -179,3 +180,33 @@ def test_a_scoped_refresh_leaves_customers_outside_its_scope_alone(store):
     with store.transaction():
         refresh_customer_identifiers(store, ["cus_00000001"])
     assert ("crm_id", "STALE", "cus_00000001", "record") not in index(store)
+
+
+def test_a_scoped_refresh_reading_the_golden_records_rows_equals_a_whole_refresh(store):
+    scoped_base(store)
+    add_records(store, [{"rid": "web:9", "external_ids": {"web_user": "W9"}, "emails": ["bob@example.com"],
+                         "day": 5}])
+    with store.transaction():  # crm:2 and shop:3 merge with the new web:9; shop:2 splits off alone
+        ids = assign_customer_ids(store, clustering(["crm:2", "shop:3", "web:9"], ["shop:2"], prefix="m"),
+                                  "run_2", partial=True)
+        build_golden(store, None, PRIORITIES, customer_ids=ids.customer_ids, keep_scope_records=True)
+        refresh_customer_identifiers(store, ids.customer_ids, scope_records=SCOPE_RECORDS)
+    scoped = full_index(store)
+    with store.transaction():
+        refresh_customer_identifiers(store)
+    assert scoped == full_index(store)
+    assert ("web_user", "W9", "cus_00000002", "record") in {r[:4] for r in scoped}
+
+
+def test_a_scoped_refresh_reads_the_store_for_customers_the_golden_records_did_not_read(store):
+    scoped_base(store)
+    # An event since the last refresh names cus_00000003, whose golden records this run did not rebuild.
+    add_event(store, "e9", "email", "CY@example.com", anonymous_id="anon-new", received_at=utcnow())
+    with store.transaction():
+        build_golden(store, None, PRIORITIES, customer_ids=[], keep_scope_records=True)
+        refresh_customer_identifiers(store, [], scope_records=SCOPE_RECORDS)
+    scoped = full_index(store)
+    with store.transaction():
+        refresh_customer_identifiers(store)
+    assert scoped == full_index(store)
+    assert ("anonymous_id", "anon-new", "cus_00000003", "event") in {r[:4] for r in scoped}

@@ -46,6 +46,9 @@ from accord.store.backend import Store
 
 _TEMPS = ("_pc_scope", "_pc_sources", "_pc_rc", "_pc_sr", "_pc_base", "_pc_cand", "_pc_multi", "_pc_mgroups", "_pc_address", "_pc_values")
 _VALUE_COLUMNS = "customer_id, attribute, value, source, record_key, observed_at, rule"
+SCOPE_RECORDS = ("_pc_scope", "_pc_rc", "_pc_sr")
+"""Temp tables ``build_golden(..., keep_scope_records=True)`` leaves for its caller (who drops them): the
+customer ids in scope, their ``record_customer`` rows and those records' ``source_records`` rows."""
 MAX_SOURCE_BITS = 62
 DEFAULT_PRIORITY = 100
 
@@ -84,8 +87,11 @@ def _text(column: str) -> str:
 
 
 def build_golden(store: Store, settings: ProfilesSettings | None = None, priorities: Mapping[str, int] | None = None,
-                 customer_ids: Iterable[str] | None = None) -> GoldenReport:
-    """Recompute golden values for every active customer (or only ``customer_ids``), in one transaction."""
+                 customer_ids: Iterable[str] | None = None, *, keep_scope_records: bool = False) -> GoldenReport:
+    """Recompute golden values for every active customer (or only ``customer_ids``), in one transaction.
+
+    ``keep_scope_records`` (with ``customer_ids``): leave the ``SCOPE_RECORDS`` temp tables for the
+    caller, so the identifier index refresh reads the same records without scanning the store again."""
     settings = settings or ProfilesSettings()
     report = GoldenReport()
     lap = Stopwatch(report.timings).lap
@@ -162,7 +168,8 @@ def build_golden(store: Store, settings: ProfilesSettings | None = None, priorit
             f"SELECT rule, COUNT(*) FROM {values} GROUP BY rule ORDER BY rule")}
         report.values = sum(report.rules.values())
         report.multi_values = int(store.scalar("SELECT COUNT(*) FROM _pc_mgroups"))
-        drop_temp(store, *_TEMPS)
+        kept = SCOPE_RECORDS if keep_scope_records and scoped else ()
+        drop_temp(store, *(t for t in _TEMPS if t not in kept))
         lap("finish")
     return report
 

@@ -14,7 +14,8 @@ import pandas as pd
 import pyarrow as pa
 
 from accord.profiles.decisions import apply_constraints, constraints
-from accord.profiles.golden import GoldenReport, build_golden, source_priorities
+from accord.profiles._sql import drop_temp
+from accord.profiles.golden import SCOPE_RECORDS, GoldenReport, build_golden, source_priorities
 from accord.profiles.identifiers import IdentifierReport, refresh_customer_identifiers
 from accord.profiles.ids import IdReport, assign_customer_ids
 from accord.profiles.settings import profiles_settings
@@ -107,10 +108,14 @@ def build_profiles(store: Store, cfg: Any, clusters: pa.Table | pd.DataFrame | N
     with store.transaction():
         ids = assign_customer_ids(store, frame, run_id, actor or run_id, edges, evidence_limit=settings.evidence_limit,
                                   partial=scope is not None, removed=removed)
-        golden = build_golden(store, settings, source_priorities(cfg), customer_ids=ids.customer_ids)
+        share = refresh_identifiers and scope is not None  # the index refresh reads the golden records' rows
+        golden = build_golden(store, settings, source_priorities(cfg), customer_ids=ids.customer_ids,
+                              keep_scope_records=share)
         identifiers = None
         if refresh_identifiers:  # scoped like the golden records, after an incremental run
-            identifiers = refresh_customer_identifiers(store, ids.customer_ids if scope is not None else None)
+            identifiers = refresh_customer_identifiers(store, ids.customer_ids if scope is not None else None,
+                                                       scope_records=SCOPE_RECORDS if share else None)
+        drop_temp(store, *SCOPE_RECORDS)
         committing = time.perf_counter()
     done = time.perf_counter()
     return ProfilesReport(run_id, ids, golden, identifiers, applied, split, round(done - started, 3),
