@@ -15,6 +15,7 @@ from pydantic.json_schema import models_json_schema
 from accord import __version__
 from accord.api.auth import configured_keys, load_keys, sync_keys
 from accord.api.errors import install_error_handlers
+from accord.api.fast_routes import AccordApp
 from accord.api.hooks import CollectHooks
 from accord.api.messages import now_utc
 from accord.api.models import MESSAGE_MODELS, Batch
@@ -63,7 +64,7 @@ def create_app(cfg: ProjectConfig, environ: Mapping[str, str] | None = None, *, 
         finally:
             worker.stop()
 
-    app = FastAPI(
+    app = AccordApp(  # FastAPI, with the hot routes answered in front of it (fast_routes.py)
         title="Accord API",
         version=__version__,
         description="Segment-compatible event collection and golden profiles with lineage. "
@@ -78,7 +79,8 @@ def create_app(cfg: ProjectConfig, environ: Mapping[str, str] | None = None, *, 
     app.include_router(health.router)
     app.include_router(collect.router)
     app.include_router(profiles.router)
-    app.include_router(decisions.make_router(cfg))
+    app.fast_routes.add("GET", "/v1/profiles/{ref}", profiles.serve_profile)
+    app.include_router(decisions.make_router(cfg, app.fast_routes))
     privacy.install(app, cfg)  # consent, export, erasure, audit routes; suppression and consent in collection
     segments.install(app, cfg)  # segment routes, real-time membership after collection, webhook delivery
     install_trait_refresher(app, cfg)  # traits recomputed as events arrive (after segments: it re-decides them)

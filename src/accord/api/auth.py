@@ -164,8 +164,7 @@ basic_scheme = _BasicScheme(auto_error=False, scheme_name="writeKeyBasic",
                                                           "as the user name, empty password")
 
 
-def _presented_key(request: Request, allow_basic: bool) -> str | None:
-    header = request.headers.get("authorization")
+def _presented_key(header: str | None, allow_basic: bool) -> str | None:
     if not header:
         return None
     scheme, _, value = header.partition(" ")
@@ -184,23 +183,31 @@ def _presented_key(request: Request, allow_basic: bool) -> str | None:
     raise ApiError(401, "Authorization header: expected 'Bearer API_KEY'", headers={"WWW-Authenticate": "Bearer"})
 
 
+def check_key(authorization: str | None, keys: Mapping[str, ApiKey], allowed: frozenset[str],
+              allow_basic: bool = False) -> ApiKey:
+    """The key an ``Authorization`` header presents, which must be in ``keys`` with a role in ``allowed``;
+    ApiError 401 or 403 otherwise. The one check of every route (``require_role``, ``fast_routes``)."""
+    key = _presented_key(authorization, allow_basic)
+    if key is None:
+        hint = " or HTTP Basic with the write key as user name" if allow_basic else ""
+        raise ApiError(401, f"missing API key: send Authorization: Bearer API_KEY{hint}",
+                       headers={"WWW-Authenticate": "Bearer"})
+    found = keys.get(hash_key(key))
+    if found is None:
+        raise ApiError(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
+    if found.role not in allowed:
+        raise ApiError(403, f"key {found.name!r} has role {found.role!r}; this endpoint needs "
+                            f"one of: {', '.join(sorted(allowed))}")
+    return found
+
+
 def require_role(*roles: Role, allow_basic: bool = False) -> Callable[..., ApiKey]:
     """A dependency: the caller's key, which must have one of ``roles`` or a role that satisfies one
     (``SATISFIED_BY``; admin always passes). The key is also put on ``request.state.api_key``."""
     allowed = allowed_roles(*roles)
 
     def dependency(request: Request) -> ApiKey:
-        key = _presented_key(request, allow_basic)
-        if key is None:
-            hint = " or HTTP Basic with the write key as user name" if allow_basic else ""
-            raise ApiError(401, f"missing API key: send Authorization: Bearer API_KEY{hint}",
-                           headers={"WWW-Authenticate": "Bearer"})
-        found = request.app.state.api_keys.get(hash_key(key))
-        if found is None:
-            raise ApiError(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
-        if found.role not in allowed:
-            raise ApiError(403, f"key {found.name!r} has role {found.role!r}; this endpoint needs "
-                                f"one of: {', '.join(sorted(allowed))}")
+        found = check_key(request.headers.get("authorization"), request.app.state.api_keys, allowed, allow_basic)
         request.state.api_key = found
         return found
 

@@ -68,14 +68,21 @@ def _loc(loc: tuple[object, ...]) -> str:
     return out or "(request)"
 
 
+def validation_message(exc: RequestValidationError) -> str:
+    """The 422's message: each error's field and what is wrong with it."""
+    return "; ".join(f"{_loc(tuple(e['loc']))}: {e['msg']}" for e in exc.errors())
+
+
 async def _validation_error(request: Request, exc: RequestValidationError) -> JsonResponse:
-    message = "; ".join(f"{_loc(tuple(e['loc']))}: {e['msg']}" for e in exc.errors())
-    return error_response(422, "invalid_request", message)
+    return error_response(422, "invalid_request", validation_message(exc))
+
+
+INTERNAL_ERROR = "internal error; the request was not stored (see the server log)"
 
 
 async def _internal_error(request: Request, exc: Exception) -> JsonResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "internal_error", "internal error; the request was not stored (see the server log)")
+    return error_response(500, "internal_error", INTERNAL_ERROR)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
 from accord.clock import utcnow
@@ -206,8 +207,45 @@ def _table(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays([pa.array(list(c), type=f.type) for c, f in zip(columns, schema)], schema=schema)
 
 
+_PG_TYPES = {pa.string(): "text", pa.int64(): "bigint", pa.float64(): "double precision", pa.bool_(): "boolean",
+             pa.timestamp("us"): "timestamp"}
+_JSON_COLUMNS = ("features", "candidates", "offered")
+
+
+def _recordset(schema: pa.Schema) -> str:
+    """The rows of a JSON array parameter, one object per row, typed as ``schema`` (JSON columns stay jsonb)."""
+    types = ", ".join(f"{f.name} {'jsonb' if f.name in _JSON_COLUMNS else _PG_TYPES[f.type]}" for f in schema)
+    return f"SELECT {', '.join(schema.names)} FROM jsonb_to_recordset(CAST(? AS jsonb)) AS r({types})"
+
+
+_PG_WRITE = (f"WITH heads AS (INSERT INTO decisions ({', '.join(_HEAD_SCHEMA.names)}) {_recordset(_HEAD_SCHEMA)}) "
+             f"INSERT INTO decision_offers ({', '.join(_OFFER_SCHEMA.names)}) {_recordset(_OFFER_SCHEMA)}")
+"""PostgreSQL: a group's decisions and their offers in one statement (atomic on its own) whose two
+parameters are JSON documents (orjson: microseconds), always the same text. A transaction with two
+COPYs took six round trips and ~0.3 ms of CPU per decision; arrays of JSON text cost more (psycopg
+escapes each element with a regular expression)."""
+
+
+def _write_postgresql(store: Store, decisions: list[Decision]) -> None:
+    heads = [{"decision_id": d.decision_id, "unit": d.unit, "customer_id": d.customer_id,
+              "anonymous_id": d.anonymous_id, "channel": d.context.get("channel"),
+              "placement": d.context.get("placement"), "device": d.context.get("device"), "policy": d.policy,
+              "model_version": d.model_version, "experiment": d.experiment, "variant": d.variant,
+              "personalized": d.personalized, "features": d.features, "candidates": d.candidates,
+              "offered": [o.offer_id for o in d.offers], "decided_at": d.decided_at} for d in decisions]
+    offers = [{"decision_id": d.decision_id, "position": i, "offer_id": o.offer_id, "score": o.score,
+               "propensity": o.propensity, "explored": o.explored} for d in decisions for i, o in enumerate(d.offers)]
+    store.execute(_PG_WRITE, (orjson.dumps(heads).decode(), orjson.dumps(offers).decode()))
+
+
 def write_decisions(store: Store, decisions: list[Decision]) -> None:
-    """Append decisions and their offers in one transaction (bulk loads: one round trip per table)."""
+    """Append decisions and their offers in one transaction (PostgreSQL: one statement; DuckDB: bulk
+    loads, one per table)."""
+    if not decisions:
+        return
+    if store.dialect == "postgresql":
+        _write_postgresql(store, decisions)
+        return
     heads = [(d.decision_id, d.unit, d.customer_id, d.anonymous_id, d.context.get("channel"),
               d.context.get("placement"), d.context.get("device"), d.policy, d.model_version, d.experiment,
               d.variant, d.personalized, json.dumps(d.features), json.dumps(d.candidates),

@@ -109,10 +109,16 @@ def _mask_entries(value: Any) -> Any:
 
 def mask_for_role(request: Any, payload: Any) -> Any:
     """``payload`` masked when the request's API key has a masked role (analyst), else unchanged."""
+    key = getattr(getattr(request, "state", None), "api_key", None)
+    return payload if key is None else mask_for_key(key, request.app.state, payload)
+
+
+def mask_for_key(key: Any, app_state: Any, payload: Any) -> Any:
+    """``payload`` masked when ``key`` (an ``ApiKey``) has a masked role, with the masked fields of the
+    app's privacy settings (``app_state.privacy_settings``), else unchanged."""
     from accord.api.auth import MASKED_ROLES
 
-    key = getattr(getattr(request, "state", None), "api_key", None)
     if key is None or key.role not in MASKED_ROLES:
         return payload
-    settings = getattr(request.app.state, "privacy_settings", None)
+    settings = getattr(app_state, "privacy_settings", None)
     return mask_profile(payload, settings.masked_fields if settings else DEFAULT_MASKED)

@@ -7,10 +7,11 @@ logged with a group commit: a writer thread with its own store connection writes
 every 50 ms and at shutdown, so answering never waits for a disk flush; an outcome is stored only
 once its decision is written (docs/decisions.md, Latency).
 
-``POST /v1/decide`` is the hot route, so it is served by a handler of its own (``DecideHandler``):
-the key is checked and the body validated against ``DecideBody`` in one pass over the bytes
-(pydantic's JSON mode), without FastAPI's per-request dependency solving. The OpenAPI operation
-still comes from the endpoint's signature, and errors are the same JSON ``{code, message}``.
+``POST /v1/decide`` is the hot route, so it is served by a handler of its own (``DecideHandler``),
+which the app calls in front of FastAPI's routing (``api/fast_routes.py``): the key is checked and
+the body validated against ``DecideBody`` in one pass over the bytes (pydantic's JSON mode). The
+OpenAPI operation still comes from the endpoint's signature, and errors are the same JSON
+``{code, message}``.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from accord.api.auth import ApiKey, require_role
+from accord.api.auth import ApiKey, allowed_roles, check_key, require_role
 from accord.api.deps import StoreWorkerDep
 from accord.api.errors import ApiError, JsonResponse
+from accord.api.fast_routes import FastRequest, FastRoutes
 from accord.api.models import Error
 from accord.api.routers.profiles import parse_ref, resolve_ref
+from accord.api.store_worker import StoreWorker
 from accord.config import ProjectConfig
 from accord.decisions.engine import DecideRequest, DecisionEngine, UnknownCustomer
 from accord.decisions.log import LogWriter, OutcomeError, read_decision, record_outcome
@@ -44,8 +47,8 @@ FLUSH_SECONDS = 0.05
 
 # Deciding and reading: the serving application's read key, or a marketer. Outcomes: also the
 # collection (ingest) key that sends the site's events. Changing offers and stock: marketers.
-read_key = require_role("read", "marketer")
-ReadKey = Annotated[ApiKey, Depends(read_key)]
+DECIDE_ROLES = allowed_roles("read", "marketer")
+ReadKey = Annotated[ApiKey, Depends(require_role("read", "marketer"))]
 FeedbackKey = Annotated[ApiKey, Depends(require_role("read", "ingest", "marketer"))]
 MarketerKey = Annotated[ApiKey, Depends(require_role("marketer"))]
 
@@ -170,20 +173,36 @@ class DecideHandler:
             raise ApiError(404, str(exc)) from None
 
     async def __call__(self, request: Request) -> Response:
-        await read_key(request, None)
+        """The FastAPI route's answer (requests reach it when ``fast_routes`` is off)."""
+        check_key(request.headers.get("authorization"), request.app.state.api_keys, DECIDE_ROLES)
         raw = await request.body()
-        if not raw:
-            raise _body_error("missing", "Field required")
-        if not _is_json(request.headers.get("content-type")):
-            raise _body_error("content_type", "expected a JSON body (Content-Type: application/json)")
-        try:
-            body = DecideBody.model_validate_json(raw)
-        except ValidationError as exc:
-            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-                                         ) from None
+        body = parse_decide_body(raw, request.headers.get("content-type"))
+        return JsonResponse(await self.answer(request.app.state.store_worker, body))
+
+    async def fast(self, state: Any, request: FastRequest, _: str) -> dict[str, Any]:
+        """The same answer, served by ``fast_routes`` in front of FastAPI."""
+        check_key(request.header(b"authorization"), state.api_keys, DECIDE_ROLES)
+        raw = await request.body()
+        return await self.answer(state.store_worker, parse_decide_body(raw, request.header(b"content-type")))
+
+    async def answer(self, worker: StoreWorker, body: DecideBody) -> dict[str, Any]:
         # Deciding only reads (the log writer writes), so it never waits behind a collection commit on
         # the store thread, and decisions for different customers run in parallel.
-        return JsonResponse(await request.app.state.store_worker.read(lambda store: self.decide(store, body)))
+        return await worker.read(lambda store: self.decide(store, body))
+
+
+def parse_decide_body(raw: bytes, content_type: str | None) -> DecideBody:
+    """The body validated against ``DecideBody`` in one pass over the bytes; RequestValidationError
+    (a 422 naming the field) as FastAPI would raise for the route's signature."""
+    if not raw:
+        raise _body_error("missing", "Field required")
+    if not _is_json(content_type):
+        raise _body_error("content_type", "expected a JSON body (Content-Type: application/json)")
+    try:
+        return DecideBody.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+                                     ) from None
 
 
 def _served_by(handler: Callable[[Request], Awaitable[Response]]) -> type[APIRoute]:
@@ -208,11 +227,14 @@ def _purchase_indexes(store: Store) -> None:
         log.exception("decisions: could not create the events indexes; purchase lookups will scan")
 
 
-def make_router(cfg: ProjectConfig) -> APIRouter:
-    """The decision routes for this project (the engine keeps offers, model and posteriors in memory)."""
+def make_router(cfg: ProjectConfig, fast_routes: FastRoutes | None = None) -> APIRouter:
+    """The decision routes for this project (the engine keeps offers, model and posteriors in memory);
+    ``POST /v1/decide`` is also added to ``fast_routes`` (the app's, served in front of FastAPI)."""
     settings = cfg.decisions
     engine = DecisionEngine(settings)
     handler = DecideHandler(engine, cfg.identity.default_region)
+    if fast_routes is not None:
+        fast_routes.add("POST", "/v1/decide", handler.fast)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -21,9 +21,10 @@ import orjson
 import phonenumbers
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from accord.api.auth import ApiKey, require_role
+from accord.api.auth import ApiKey, allowed_roles, check_key, require_role
 from accord.api.deps import StoreWorkerDep
 from accord.api.errors import ApiError, JsonResponse
+from accord.api.fast_routes import FastRequest
 from accord.api.models import (
     Error,
     Profile,
@@ -39,7 +40,7 @@ from accord.clock import utcnow
 from accord.errors import AccordError
 from accord.events.customers import current_ids
 from accord.privacy.access import PURPOSE_HEADER, clean_purpose, log_api_access
-from accord.privacy.masking import mask_for_role
+from accord.privacy.masking import mask_for_key, mask_for_role
 from accord.privacy.pii import blind_forms, reveal_tree
 from accord.profiles.audit import history
 from accord.profiles.ids import resolve_customer_id
@@ -326,21 +327,39 @@ async def _lookup(request: Request, worker: StoreWorker, ref: str,
 
 
 @router.get("/{ref}", response_model=Profile, responses=_ERRORS, summary="A customer's golden profile")
-async def get_profile(request: Request, ref: Ref, key: ReadKey, worker: StoreWorkerDep) -> JsonResponse:
+async def get_profile(request: Request, ref: Ref, key: ReadKey) -> JsonResponse:
+    # Served by ``serve_profile`` in front of FastAPI (fast_routes.py); this answers when that is off.
+    return JsonResponse(await profile_answer(request.app.state, key, request.headers.get(PURPOSE_HEADER), ref))
+
+
+PROFILE_ROLES = allowed_roles("read")
+_PURPOSE_HEADER_BYTES = PURPOSE_HEADER.lower().encode("latin-1")
+
+
+async def serve_profile(state: Any, request: FastRequest, ref: str) -> dict[str, Any]:
+    """``GET /v1/profiles/{ref}`` as ``fast_routes`` serves it: the key, then ``profile_answer``."""
+    key = check_key(request.header(b"authorization"), state.api_keys, PROFILE_ROLES)
+    return await profile_answer(state, key, request.header(_PURPOSE_HEADER_BYTES), ref)
+
+
+async def profile_answer(state: Any, key: ApiKey, purpose: str | None, ref: str) -> dict[str, Any]:
+    """The profile ``ref`` names as ``key`` may see it (masked for analysts), its read audited as
+    ``purpose`` (the X-Accord-Purpose header) before it is answered."""
     id_type, value = parse_ref(ref)
-    region = request.app.state.default_region
-    access = access_row(request, "profile.read", None, "get_profile")
+    region = state.default_region
+    worker: StoreWorker = state.store_worker
+    postgresql = state.store_dialect == "postgresql"
+    access = access_values(key, purpose, "profile.read", None, "get_profile")
     found = None
-    if request.app.state.store_dialect == "postgresql":  # the usual case in one statement, on the event loop
+    if postgresql:  # the usual case in one statement, on the event loop
         forms = [value] if id_type == "customer_id" else index_forms(id_type, value, region)
-        found = await _postgres_reads(request, worker).read_active_profile(id_type, forms, access)
+        found = await _postgres_reads(state, worker).read_active_profile(id_type, forms, access)
     if found is not None:
         customer_id, document, indexed, audited = found
         redirected_from, built = None, None
     else:
         customer_id, redirected_from, document, indexed, built, audited = await worker.read(
-            lambda store: read_profile(store, id_type, value, region, access,
-                                       fast=request.app.state.store_dialect != "postgresql"))
+            lambda store: read_profile(store, id_type, value, region, access, fast=not postgresql))
 
     # The access audit row (and a new document) is committed before the answer: in the lookup's own
     # statement (PostgreSQL), or in the store thread's next group commit, where concurrent reads share
@@ -364,7 +383,7 @@ async def get_profile(request: Request, ref: Ref, key: ReadKey, worker: StoreWor
     out.update({"identifiers": {k: sorted(v) for k, v in sorted(identifiers.items())},
                 "requested_id": redirected_from or customer_id, "redirected": redirected_from is not None,
                 "redirected_from": redirected_from})
-    return JsonResponse(mask_for_role(request, out))  # analyst keys see PII masked
+    return mask_for_key(key, state, out)  # analyst keys see PII masked
 
 
 _ACCESS_PREFIX = uuid.uuid4().hex[:16]
@@ -375,19 +394,18 @@ ACCESS_COLUMNS = ("access_id", "accessed_at", "actor", "role", "channel", "actio
                   "detail")
 
 
-def access_row(request: Request, action: str, customer_id: str, detail: str | None) -> tuple[Any, ...]:
-    """The ``access_log`` row ``privacy.access.log_api_access`` writes for this call, as values."""
-    key = getattr(request.state, "api_key", None)
+def access_values(key: ApiKey | None, purpose: str | None, action: str, customer_id: str | None,
+                  detail: str | None) -> tuple[Any, ...]:
+    """The ``access_log`` row of a read by ``key`` with the stated ``purpose`` (X-Accord-Purpose), as values."""
     return (f"acc_{_ACCESS_PREFIX}{next(_ACCESS_SEQ):016x}", utcnow(), f"key:{key.name}" if key else "key:unknown",
-            key.role if key else None, "api", action, customer_id,
-            clean_purpose(request.headers.get(PURPOSE_HEADER)), detail)
+            key.role if key else None, "api", action, customer_id, clean_purpose(purpose), detail)
 
 
-def _postgres_reads(request: Request, worker: StoreWorker) -> PostgresProfileReads:
+def _postgres_reads(state: Any, worker: StoreWorker) -> PostgresProfileReads:
     """This process's async connections for profile lookups (opened at the first; closed at shutdown)."""
-    reads = getattr(request.app.state, "profile_reads", None)
+    reads = getattr(state, "profile_reads", None)
     if reads is None:
-        reads = request.app.state.profile_reads = PostgresProfileReads(worker.store_url)
+        reads = state.profile_reads = PostgresProfileReads(worker.store_url)
     return reads
 
 
