@@ -12,6 +12,7 @@ clusters under cannot-link constraints and human decisions, and writes
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -219,14 +220,16 @@ def resolve(store: Store, cfg: ProjectConfig, run_id: str, progress: ProgressFac
             retrain: bool = False, labels_csv: str | Path | None = None, engine: Engine | None = None,
             settings: IdentitySettings | None = None) -> IdentityReport:
     """Resolve identities over all current records; write the result in one transaction."""
-    with collector.paused():  # a million records' objects: full collections would walk them all
+    # A million records' objects: full collections would walk them all. The stored state's rows are
+    # built on a thread of their own while the model scores (DuckDB's work leaves a core idle).
+    with collector.paused(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="accord-state") as background:
         return _resolve(store, cfg, run_id, progress, retrain=retrain, labels_csv=labels_csv, engine=engine,
-                        settings=settings)
+                        settings=settings, background=background)
 
 
 def _resolve(store: Store, cfg: ProjectConfig, run_id: str, progress: ProgressFactory | None, *, retrain: bool,
-             labels_csv: str | Path | None, engine: Engine | None, settings: IdentitySettings | None
-             ) -> IdentityReport:
+             labels_csv: str | Path | None, engine: Engine | None, settings: IdentitySettings | None,
+             background: ThreadPoolExecutor) -> IdentityReport:
     settings = settings or identity_settings(cfg.identity)
     engine = engine or settings.engine
     report = IdentityReport(run_id, engine=engine)
@@ -246,6 +249,7 @@ def _resolve(store: Store, cfg: ProjectConfig, run_id: str, progress: ProgressFa
     rule_edges = rule_edge_frame(rules)
     report.rule_edges = len(rule_edges)
     lap("rules")
+    state_rows = background.submit(state_table, std)  # std is only read from here on
 
     model_edges = pd.DataFrame(columns=["record_a", "record_b", "probability", "match_weight"])
     new_model: IdentityModel | None = None
@@ -295,7 +299,7 @@ def _resolve(store: Store, cfg: ProjectConfig, run_id: str, progress: ProgressFa
         store.execute("DELETE FROM identity")
         store.execute("DELETE FROM match_edges")
         write_clusters(store, std, result.clusters, result.edges, run_id)
-        _write_state(store, std, settings, decided, cfg, rules.carried)
+        _write_state(store, std, settings, decided, cfg, rules.carried, state_rows.result())
     lap("write")
     summarise(report, result)
     return report
@@ -357,13 +361,14 @@ def clustering_hash(cfg: ProjectConfig, settings: IdentitySettings) -> int:
 
 
 def _write_state(store: Store, std: pd.DataFrame, settings: IdentitySettings, decided: Decisions,
-                 cfg: ProjectConfig, carried: pd.DataFrame | None = None) -> None:
+                 cfg: ProjectConfig, carried: pd.DataFrame | None = None, rows: pa.Table | None = None) -> None:
     """Everything an incremental run starts from, rewritten whole. ``carried``: the records'
-    identifiers as ``record_identifiers`` gives them (computed here when not given)."""
+    identifiers as ``record_identifiers`` gives them, ``rows``: ``state_table(std)`` (each computed
+    here when not given)."""
     drop_indexes(store)
     store.execute("DELETE FROM identity_standardized")
     store.execute("DELETE FROM identity_record_identifiers")
-    store.load_arrow("identity_standardized", state_table(std))
+    store.load_arrow("identity_standardized", rows if rows is not None else state_table(std))
     ids = carried if carried is not None else record_identifiers(std, settings)
     store.load_arrow("identity_record_identifiers", identifier_rows(ids))
     ensure_indexes(store)
