@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from accord.identity.model import IdentityModel, term_frequency_tables
+from accord.identity.model import IdentityModel, sort_pairs, term_frequency_tables
 from accord.identity.scorer import PairScorer, damerau_levenshtein, jaro_winkler, levenshtein
 from accord.identity.settings import ComparisonSpec, ModelSettings, default_model_settings
 from accord.identity.stage import prepare
@@ -196,3 +196,16 @@ def test_sql_the_scorer_cannot_run_keeps_splink():
     assert scorer.score({"x": "a"}, {"x": "a"})[0] == pytest.approx(
         math.log2(0.01 / 0.99) + math.log2(0.9 / 0.1), abs=1e-12)
 
+
+
+def test_pairs_sort_as_pandas_sorts_them_ties_and_any_script_included():
+    rng = random.Random(5)
+    names = ["crm:1", "crm:10", "crm:2", "shop:ä", "shop:z", "shop:Z", "web:é1", "web:\u4e2d", "pos:😀", "a", ""]
+    frame = pd.DataFrame({"record_a": [rng.choice(names) for _ in range(400)],
+                          "record_b": [rng.choice(names) for _ in range(400)],
+                          "probability": [rng.random() for _ in range(400)]}, index=range(1000, 1400))
+    expected = frame.sort_values(["record_a", "record_b"], kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(sort_pairs(frame), expected)  # equal pairs keep their order
+    numbers = pd.DataFrame({"record_a": [3, 1, 2], "record_b": [1, 1, 1]})  # not text: pandas sorts
+    assert sort_pairs(numbers)["record_a"].tolist() == [1, 2, 3]
+    assert sort_pairs(frame.iloc[:1]).index.tolist() == [0]

