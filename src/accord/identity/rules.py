@@ -204,8 +204,10 @@ def apply_rules(records: pd.DataFrame, settings: IdentitySettings) -> RuleResult
     number = np.cumsum(new_group) - 1
 
     look = _look_arrays(records[[c for c in LOOK_COLUMNS if c in records]].iloc[at[shared]])
-    people = _people_per_group(look, number, len(starts))
-    settled = _settled_groups(look, number, len(starts))
+    dob = _codes(look["dob"])
+    dobs = _group_counts(number, dob, len(starts))  # distinct birth dates per group
+    people = _people_per_group(look, number, dobs)
+    settled = _settled_groups(look, number, dob, dobs)
     too_many = people > settings.shared_identifier_limit
     priorities = _priorities(settings)
     for g in np.flatnonzero(too_many).tolist():
@@ -283,9 +285,9 @@ def _codes(values: np.ndarray) -> np.ndarray:
     return pd.factorize(values, use_na_sentinel=True)[0].astype(np.int64)
 
 
-def _people_per_group(look: dict[str, np.ndarray], number: np.ndarray, n_groups: int) -> np.ndarray:
+def _people_per_group(look: dict[str, np.ndarray], number: np.ndarray, dobs: np.ndarray) -> np.ndarray:
     """``_distinct_people`` of each group's records: distinct full names (nickname group and family
-    name, the group longer than an initial) or distinct birth dates, at least one."""
+    name, the group longer than an initial) or distinct birth dates (``dobs``, per group), at least one."""
     group, family = look["group"], look["family"]
     full = (group != None) & (family != None)  # noqa: E711 - element-wise
     full[full] = np.fromiter((len(g) > 1 for g in group[full]), dtype=bool, count=int(full.sum()))
@@ -293,17 +295,18 @@ def _people_per_group(look: dict[str, np.ndarray], number: np.ndarray, n_groups:
     if full.any():
         group_codes, family_codes = _codes(group[full]), _codes(family[full])
         name_codes[full] = pd.factorize(group_codes * (int(family_codes.max()) + 1) + family_codes)[0]
-    names = _group_counts(number, name_codes, n_groups)
-    dobs = _group_counts(number, _codes(look["dob"]), n_groups)
+    names = _group_counts(number, name_codes, len(dobs))
     return np.maximum(np.maximum(names, dobs), 1)
 
 
-def _settled_groups(look: dict[str, np.ndarray], number: np.ndarray, n_groups: int) -> np.ndarray:
+def _settled_groups(look: dict[str, np.ndarray], number: np.ndarray, dob: np.ndarray, dobs: np.ndarray
+                    ) -> np.ndarray:
     """Per group, whether no cannot-link test parts any two of its records: each two of its distinct
     names (given name present) and each two of its distinct birth dates are compatible, both ways
-    round. Then ``_compatible_groups`` keeps all its records together, whatever their order."""
-    given, dob = _codes(look["given"]), _codes(look["dob"])
-    settled = (_group_counts(number, given, n_groups) <= 1) & (_group_counts(number, dob, n_groups) <= 1)
+    round. Then ``_compatible_groups`` keeps all its records together, whatever their order. ``dob``:
+    each row's birth-date code (-1: none); ``dobs``: each group's count of distinct ones."""
+    given = _codes(look["given"])
+    settled = (_group_counts(number, given, len(dobs)) <= 1) & (dobs <= 1)
     if settled.all():
         return settled
     rest = ~settled[number]
@@ -315,8 +318,8 @@ def _settled_groups(look: dict[str, np.ndarray], number: np.ndarray, n_groups: i
         pairs = list(zip(look["given"][rows].tolist(), look["family"][rows].tolist()))
         if any(names_conflict(a, b) or names_conflict(b, a) for i, a in enumerate(pairs) for b in pairs[i + 1:]):
             settled[g] = False
-    dobs = pd.DataFrame({"g": number[rest], "dob": dob[rest], "row": np.flatnonzero(rest)})
-    for g, rows in _distinct_within_groups(dobs[dobs["dob"] >= 0], ["dob"]):
+    dated = pd.DataFrame({"g": number[rest], "dob": dob[rest], "row": np.flatnonzero(rest)})
+    for g, rows in _distinct_within_groups(dated[dated["dob"] >= 0], ["dob"]):
         values = look["dob"][rows].tolist()
         if any(dob_conflict(a, b) or dob_conflict(b, a) for i, a in enumerate(values) for b in values[i + 1:]):
             settled[g] = False
