@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from accord.identity.clustering import ClusterOptions, cluster_edges
+from accord.identity.clustering import ClusterOptions, _merge_order, cluster_edges
 
 
 def edges(*rows: tuple) -> pd.DataFrame:
@@ -300,3 +300,15 @@ def test_records_in_any_order_or_repeated_give_the_same_clusters():
     shuffled = cluster_edges(["x:3", "x:2", "x:1", "x:2"], edges)
     ordered = cluster_edges(["x:1", "x:2", "x:3"], edges)
     assert shuffled.clusters == ordered.clusters and len(ordered.clusters) == 3
+
+
+def test_the_merge_order_is_rules_by_priority_then_the_strongest_then_the_pair():
+    """``_merge_order`` packs its five keys into two sorts: the order is lexsort's over all five."""
+    rng = np.random.default_rng(7)
+    for n in (0, 1, 7, 5_000):
+        a, b = rng.integers(0, 300, n), rng.integers(0, 300, n)
+        prob = rng.choice([0.95, 0.97, 0.99, 1.0], n)
+        priority = rng.choice([-1.0, 1.0, 2.5, 10_000.0], n)
+        is_rule = rng.random(n) < 0.5
+        expected = np.lexsort((b, a, -prob, priority, ~is_rule))
+        assert _merge_order(is_rule, priority, prob, a, b, 300).tolist() == expected.tolist()

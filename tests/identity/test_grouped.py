@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 
 from accord.identity.grouped import (
-    composite_records,
+    composite_table,
     model_table,
     predict_through_groups,
+    raw_columns,
     rule_groups,
 )
 from accord.identity.model import IdentityModel, term_frequency_tables
@@ -44,8 +45,13 @@ def test_rule_groups_join_records_through_others():
     assert len({groups[0], groups[3], groups[4]}) == 3
 
 
-def test_a_composite_takes_each_value_from_the_most_complete_member_and_every_listed_value():
+def composites(std: pd.DataFrame, groups: list[int]) -> dict[int, dict]:
     model = IdentityModel(default_model_settings())
+    group_ids, table = composite_table(raw_columns(std, model), groups)
+    return dict(zip(group_ids.tolist(), table.to_pylist()))
+
+
+def test_a_composite_takes_each_value_from_the_most_complete_member_and_every_listed_value():
     std = pd.DataFrame({
         "rid": ["s:1", "s:2", "s:3"],
         "std_given_name": ["ann", "anne", None],
@@ -54,29 +60,40 @@ def test_a_composite_takes_each_value_from_the_most_complete_member_and_every_li
         "std_emails": [["a@x.com"], ["a@x.com", "b@y.com"], None],
         "std_email": ["a@x.com", "a@x.com", None],
     })
-    out = composite_records(std, [0, 0, 1], model)
-    first = out[out["_group"] == 0].iloc[0]
+    out = composites(std, [0, 0, 1])
+    first = out[0]
     # s:2 fills more columns than s:1: its values win, s:1 only fills what s:2 lacks.
     assert (first["rid"], first["std_given_name"], first["std_family_name"], first["std_dob"]) == \
         ("s:2", "anne", "lee", "1980-01-02")
     assert first["std_emails"] == ["a@x.com", "b@y.com"]
-    lone = out[out["_group"] == 1].iloc[0]
+    lone = out[1]
     assert (lone["rid"], lone["std_family_name"], lone["std_emails"]) == ("s:3", "lee", None)
 
 
+def test_members_equally_complete_give_the_smallest_rid_and_its_values_first():
+    std = pd.DataFrame({
+        "rid": ["s:9", "s:10", "s:2"],
+        "std_given_name": ["bo", "bob", "rob"],
+        "std_emails": [["b@x.com"], ["a@x.com", "b@x.com"], ["c@x.com"]],
+    })
+    out = composites(std, [0, 0, 0])[0]
+    # "s:10" < "s:2" < "s:9" as text.
+    assert (out["rid"], out["std_given_name"]) == ("s:10", "bob")
+    assert out["std_emails"] == ["a@x.com", "b@x.com", "c@x.com"]
+
 
 def test_a_list_column_without_any_value_gives_every_composite_none():
-    """Every phone invalid (or no emails at all): the list column is empty after exploding."""
-    model = IdentityModel(default_model_settings())
+    """Every phone invalid (or no emails at all): the list column is empty after flattening."""
     std = pd.DataFrame({
         "rid": ["s:1", "s:2", "s:3"],
         "std_given_name": ["ann", "anne", "bo"],
         "std_family_name": ["lee", "lee", "ng"],
-        "std_emails": [None, None, None],
+        "std_emails": [None, [], None],
         "std_email": [None, None, None],
     })
-    out = composite_records(std, [0, 0, 1], model)
-    assert len(out) == 2 and out["std_emails"].isna().all()
+    out = composites(std, [0, 0, 1])
+    assert len(out) == 2 and out[0]["std_emails"] is None and out[1]["std_emails"] is None
+
 
 def test_the_arrow_model_table_equals_the_models_own_input_table(std):
     model = IdentityModel(default_model_settings())

@@ -67,63 +67,103 @@ def rule_groups(rids: pd.Series | list[str], rule_edges: pd.DataFrame) -> np.nda
     return connected_components(graph, directed=False)[1]
 
 
-def composite_records(std: pd.DataFrame, groups: np.ndarray, model: IdentityModel) -> pd.DataFrame:
-    """One row per group: ``rid`` of its most complete member (ties: the smallest rid), per column the
-    value of the most complete member that has one, list columns the members' values in that order."""
-    columns = [c for c in input_columns(model.settings) if c in std and c != UNIQUE_ID]
+def raw_columns(frame: pd.DataFrame, model: IdentityModel) -> dict[str, pa.Array]:
+    """The model's input columns of a frame of standardized records as Arrow arrays, values as they are
+    (null where pandas sees none: an empty string or list is a value here): ``rid`` first, lists as
+    list<string>, the rest as strings. ``model_input`` turns them into the model's input table."""
     lists = list_columns(model.settings)
-    frame = std[[UNIQUE_ID, *columns]].copy()
-    frame["_group"] = groups
-    frame["_filled"] = frame[columns].notna().sum(axis=1)
-    # By group, most complete first, then rid: one numeric sort (rids as sorted codes), not a frame sort on text.
-    rid_code = pd.factorize(frame[UNIQUE_ID].to_numpy(dtype=object), sort=True)[0]
-    frame = frame.iloc[np.lexsort((rid_code, -frame["_filled"].to_numpy(), frame["_group"].to_numpy()))]
-    by_group = frame.groupby("_group", sort=True)
-    scalars = [c for c in columns if c not in lists]
-    out = by_group[[UNIQUE_ID, *scalars]].first()
-    for col in (c for c in columns if c in lists):
-        exploded = frame[["_group", col]].explode(col)
-        exploded = exploded[exploded[col].notna()].drop_duplicates(["_group", col])
-        # Split the (group-sorted) values at group boundaries: a groupby(...).agg(list) runs Python per group.
-        codes = exploded["_group"].to_numpy()
-        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.zeros(0, int)
-        # np.split of an empty array gives one empty chunk: no values at all (every phone invalid) is no chunk.
-        values = np.split(exploded[col].to_numpy(dtype=object), starts[1:]) if len(codes) else []
-        merged = pd.Series([list(v) for v in values], index=codes[starts], dtype=object)
-        out[col] = merged.reindex(out.index).where(lambda v: v.notna(), None)
-    out = out.reset_index()
-    return out[["_group", UNIQUE_ID, *columns]]
+    out: dict[str, pa.Array] = {}
+    for col in [UNIQUE_ID] + [c for c in input_columns(model.settings) if c != UNIQUE_ID]:
+        kind = pa.list_(pa.string()) if col in lists else pa.string()
+        out[col] = (pa.array(frame[col].to_numpy(dtype=object), kind, from_pandas=True) if col in frame
+                    else pa.nulls(len(frame), kind))
+    return out
+
+
+def model_input(raw: dict[str, pa.Array]) -> pa.Table:
+    """``IdentityModel.input_table`` of ``raw_columns``: empty strings and empty lists as null."""
+    out: dict[str, pa.Array] = {}
+    for col, array in raw.items():
+        if pa.types.is_list(array.type):
+            out[col] = pc.if_else(pc.greater(pc.fill_null(pc.list_value_length(array), 0), 0), array,
+                                  pa.nulls(len(array), array.type))
+        else:
+            out[col] = pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
+    return pa.table(out)
 
 
 def model_table(frame: pd.DataFrame, model: IdentityModel) -> pa.Table:
     """``IdentityModel.input_table`` for a frame of standardized records, column by column in Arrow
     (no Python per value): strings with empty as null, lists as list<string> with empty as null."""
-    lists = list_columns(model.settings)
-    out: dict[str, pa.Array] = {}
-    for col in [UNIQUE_ID] + [c for c in input_columns(model.settings) if c != UNIQUE_ID]:
-        if col not in frame:
-            out[col] = pa.nulls(len(frame), pa.list_(pa.string()) if col in lists else pa.string())
-        elif col in lists:
-            values = frame[col].to_numpy(dtype=object)
-            array = pa.array(values, pa.list_(pa.string()), from_pandas=True)
-            out[col] = pc.if_else(pc.greater(pc.fill_null(pc.list_value_length(array), 0), 0), array,
-                                  pa.nulls(len(array), array.type))
-        else:
-            array = pa.array(frame[col].to_numpy(dtype=object), pa.string(), from_pandas=True)
-            out[col] = pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
-    return pa.table(out)
+    return model_input(raw_columns(frame, model))
+
+
+def composite_table(raw: dict[str, pa.Array], groups: np.ndarray) -> tuple[np.ndarray, pa.Table]:
+    """One composite per group of the records ``raw`` (``raw_columns``), as (group numbers, the
+    composites' model input table, in that order).
+
+    A composite's ``rid`` is its most complete member's (most values, ties: the smallest rid); per
+    column the value of the most complete member that has one; list columns hold the members' values
+    in that order, each once. All in Arrow and numpy: no Python per record."""
+    columns = [c for c in raw if c != UNIQUE_ID]
+    n = len(raw[UNIQUE_ID])
+    filled = np.zeros(n, dtype=np.int64)
+    for col in columns:
+        filled += raw[col].is_valid().to_numpy(zero_copy_only=False)
+    # By group, most complete first, then rid: one numeric sort (rids as sorted codes), not a sort on text.
+    rid_rank = pc.rank(raw[UNIQUE_ID], sort_keys="ascending", tiebreaker="first").to_numpy()
+    group = np.asarray(groups, dtype=np.int64)
+    order = np.lexsort((rid_rank, -filled, group))
+    sorted_group = group[order]
+    starts = np.flatnonzero(np.r_[True, sorted_group[1:] != sorted_group[:-1]]) if n else np.zeros(0, np.int64)
+    group_ids = sorted_group[starts]
+    out: dict[str, pa.Array] = {UNIQUE_ID: raw[UNIQUE_ID].take(pa.array(order[starts]))}
+    for col in columns:
+        column = raw[col].take(pa.array(order))
+        if pa.types.is_list(column.type):
+            out[col] = _merged_lists(column, sorted_group, group_ids)
+            continue
+        # Per group, the first member (in the order above) that has a value.
+        has = np.flatnonzero(column.is_valid().to_numpy(zero_copy_only=False))
+        first = has[np.r_[True, sorted_group[has[1:]] != sorted_group[has[:-1]]]] if len(has) else has
+        at = np.zeros(len(group_ids), dtype=np.int64)
+        found = np.zeros(len(group_ids), dtype=bool)
+        slot = np.searchsorted(group_ids, sorted_group[first])
+        at[slot], found[slot] = first, True
+        out[col] = column.take(pa.array(at, mask=~found))
+    return group_ids, model_input(out)
+
+
+def _merged_lists(column: pa.Array, sorted_group: np.ndarray, group_ids: np.ndarray) -> pa.Array:
+    """Per group (``column``'s rows in group order), its members' list values in order, each value
+    once; null for a group without any."""
+    values = pc.list_flatten(column)
+    owner = sorted_group[pc.list_parent_indices(column).to_numpy()]
+    keep = values.is_valid().to_numpy(zero_copy_only=False)
+    values, owner = values.filter(pa.array(keep)), owner[keep]
+    # Each value once per group (its first place): group and value as one integer key.
+    code = pc.dictionary_encode(values).indices.to_numpy().astype(np.int64)
+    first = ~pd.Series(owner * (int(code.max(initial=0)) + 1) + code).duplicated().to_numpy()
+    values, owner = values.filter(pa.array(first)), owner[first]
+    counts = np.zeros(len(group_ids), dtype=np.int64)
+    np.add.at(counts, np.searchsorted(group_ids, owner), 1)
+    offsets = np.r_[0, np.cumsum(counts)].astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), values, mask=pa.array(counts == 0))
 
 
 def predict_through_groups(model: IdentityModel, std: pd.DataFrame, rule_edges: pd.DataFrame, threshold: float,
                            ) -> tuple[pd.DataFrame, GroupedScoring]:
     """Model edges (record_a, record_b, probability, match_weight) at or above ``threshold`` between
     records of different rule groups, scored through the groups (see the module's description)."""
-    tf = term_frequency_tables(std, model.settings)
+    raw = raw_columns(std, model)
+    records = model_input(raw)
+    tf = term_frequency_tables(records, model.settings)
     groups = rule_groups(std[UNIQUE_ID], rule_edges)
-    composites = composite_records(std, groups, model)
+    group_ids, composites = composite_table(raw, groups)
+    del raw
     size = np.bincount(groups)
-    candidates = model.predict(model_table(composites, model), threshold * CANDIDATE_SHARE, term_frequencies=tf)
-    group_of = pd.Series(composites["_group"].to_numpy(), index=composites[UNIQUE_ID].to_numpy())
+    candidates = model.predict(composites, threshold * CANDIDATE_SHARE, term_frequencies=tf)
+    group_of = pd.Series(group_ids, index=composites[UNIQUE_ID].to_numpy())
     ga = group_of.reindex(candidates["record_a"]).to_numpy(dtype=np.int64)
     gb = group_of.reindex(candidates["record_b"]).to_numpy(dtype=np.int64)
     lone = (size[ga] == 1) & (size[gb] == 1)
@@ -132,7 +172,10 @@ def predict_through_groups(model: IdentityModel, std: pd.DataFrame, rule_edges: 
     wanted = pd.DataFrame({"ga": ga[~lone], "gb": gb[~lone]})
     expanded = (wanted.merge(members.rename(columns={"g": "ga", "rid": "record_a"}), on="ga")
                 .merge(members.rename(columns={"g": "gb", "rid": "record_b"}), on="gb"))
-    scored = model.score_pairs(model_table(std, model), expanded[["record_a", "record_b"]], term_frequencies=tf)
+    # Distinct already: every record is in one group, and the candidates are distinct pairs of groups.
+    a, b = expanded["record_a"].to_numpy(dtype=object), expanded["record_b"].to_numpy(dtype=object)
+    ordered = pd.DataFrame({"record_a": np.minimum(a, b), "record_b": np.maximum(a, b)})
+    scored = model.score_pairs(records, ordered, term_frequencies=tf, distinct=True)
     scored = scored[scored["probability"] >= threshold]
     edges = sort_pairs(pd.concat([direct, scored], ignore_index=True))
-    return edges, GroupedScoring(len(std), len(composites), len(candidates), len(expanded))
+    return edges, GroupedScoring(len(std), composites.num_rows, len(candidates), len(expanded))

@@ -35,8 +35,6 @@ UNIQUE_ID = "rid"
 DUCKDB_MEMORY_LIMIT = "4GB"
 """Memory DuckDB may use for one model's tables before spilling to disk (engine 'duckdb')."""
 SOURCE_DATASET = "source_dataset"
-PAIR_COLUMN = "accord_pair"
-"""score_pairs: the pair number both sides of a pair carry (the only blocking rule there)."""
 MAX_TRAINING_RECORDS = 300_000
 """Unsupervised training reads a random sample of at most this many records. EM blocks (same birth
 date, postcode, family name) grow with the square of the records, so at a million records they
@@ -350,56 +348,62 @@ class IdentityModel:
         return self._scorer
 
     def score_pairs(self, records: pd.DataFrame | pa.Table, pairs: pd.DataFrame, *,
-                    term_frequencies: dict[str, pa.Table] | None = None) -> pd.DataFrame:
+                    term_frequencies: dict[str, pa.Table] | None = None, distinct: bool = False) -> pd.DataFrame:
         """Every pair of ``pairs`` (record_a, record_b: rids of ``records``) scored, whatever the blocking
         rules say: same columns out as ``predict`` (record_a < record_b), one row per distinct pair.
 
-        Splink joins the two sides on a pair number instead of the blocking rules, so the work grows
-        with the pairs asked for. ``term_frequencies`` as for ``predict``; by default counted over
-        ``records`` (as ``predict`` over them would)."""
+        The pairs go to Splink as its blocked pairs (``register_blocked_pairs_for_predict``): it
+        compares exactly those, reading each record once from ``records``, so the work grows with
+        the pairs asked for. ``term_frequencies`` as for ``predict``; by default counted over
+        ``records`` (as ``predict`` over them would). ``distinct``: the caller's pairs already hold
+        record_a < record_b, each pair once (``predict_through_groups``' do), and are not
+        de-duplicated again."""
         if self.model_json_ is None:
             raise RuntimeError("the model is not trained: call fit() or load it with from_json()")
-        a, b = pairs["record_a"].astype(str).to_numpy(), pairs["record_b"].astype(str).to_numpy()
-        keep = a != b
-        a, b = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
-        unique = pd.DataFrame({"record_a": a, "record_b": b}).drop_duplicates().reset_index(drop=True)
-        if unique.empty:
+        if distinct:
+            a = pairs["record_a"].to_numpy(dtype=object)
+            b = pairs["record_b"].to_numpy(dtype=object)
+        else:
+            a, b = pairs["record_a"].astype(str).to_numpy(), pairs["record_b"].astype(str).to_numpy()
+            keep = a != b
+            a, b = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
+            unique = pd.DataFrame({"record_a": a, "record_b": b}).drop_duplicates()
+            a, b = unique["record_a"].to_numpy(dtype=object), unique["record_b"].to_numpy(dtype=object)
+        if not len(a):
             return pd.DataFrame(columns=["record_a", "record_b", "probability", "match_weight"])
         table = self.input_table(records)
         if term_frequencies is None:
             term_frequencies = term_frequency_tables(table, self.settings)
-        position = pd.Index(table[UNIQUE_ID].to_pylist())
-        number = pa.array([str(i) for i in range(len(unique))], pa.string())
-        sides = []
-        for i, column in enumerate(("record_a", "record_b")):
-            rows = position.get_indexer(unique[column])
-            if (rows < 0).any():
-                raise KeyError(f"score_pairs: {unique[column][rows < 0].iloc[0]!r} is not among the records")
-            side = table.take(pa.array(rows)).set_column(0, UNIQUE_ID, number)
-            side = side.append_column(PAIR_COLUMN, number)
-            sides.append(side.append_column(SOURCE_DATASET, pa.array([f"dataset_{i}"] * len(unique), pa.string())))
-        settings = {**self._scoring_settings(), "link_type": "link_only",
-                    "blocking_rules_to_generate_predictions": [
-                        block_on(PAIR_COLUMN).get_blocking_rule(self._dialect()).as_dict()]}
+        blocked = pa.table({"match_key": pa.repeat(pa.scalar("0"), len(a)),
+                            "join_key_l": pa.array(a, pa.string()), "join_key_r": pa.array(b, pa.string())})
+        # One table of records, each pair named by its two rids: a dedupe linker whatever the model's
+        # link type (the scores do not depend on it).
+        settings = {**self._scoring_settings(), "link_type": "dedupe_only"}
         with splink_warnings() as messages:
             db_api = self._db_api()
             tag = uuid.uuid4().hex[:8]
             if self.engine == "spark":
-                sdfs = [db_api.register(self.spark_session.createDataFrame(t.to_pandas()),
-                                        table_name=f"accord_pairs_{tag}_{i}") for i, t in enumerate(sides)]
+                frames = [self.spark_session.createDataFrame(t.to_pandas()) for t in (table, blocked)]
             else:
-                sdfs = [db_api.register(t, table_name=f"accord_pairs_{tag}_{i}") for i, t in enumerate(sides)]
-            linker = Linker(sdfs, settings, log_level=None)
+                frames = [table, blocked]
+            sdf, pair_sdf = (db_api.register(f, table_name=f"accord_{name}_{tag}")
+                             for f, name in zip(frames, ("records", "pairs")))
+            linker = Linker(sdf, settings, log_level=None, validate_settings=False)
             self._register_term_frequencies(linker, term_frequencies or {})
+            linker.table_management.register_blocked_pairs_for_predict(pair_sdf)
             result = linker.inference.predict(warning_mode="never")
             df = result.as_pandas_dataframe()
             result.drop_table_from_database_and_remove_from_cache()
             self._close(linker)
         self.warnings_ = list(messages)
-        rows = df[f"{UNIQUE_ID}_l"].astype(int).to_numpy()
+        if len(df) != len(a):
+            known = pd.Index(table[UNIQUE_ID].to_pylist())
+            missing = [r for r in (*a, *b) if r not in known]
+            raise KeyError(f"score_pairs: {missing[0]!r} is not among the records" if missing else
+                           "score_pairs: Splink scored fewer pairs than asked")
         return sort_pairs(pd.DataFrame({
-            "record_a": unique["record_a"].to_numpy()[rows],
-            "record_b": unique["record_b"].to_numpy()[rows],
+            "record_a": df[f"{UNIQUE_ID}_l"].to_numpy(dtype=object),
+            "record_b": df[f"{UNIQUE_ID}_r"].to_numpy(dtype=object),
             "probability": df["match_probability"].astype(float).to_numpy(),
             "match_weight": df["match_weight"].astype(float).to_numpy(),
         }))

@@ -151,6 +151,10 @@ def _apply_chunk(fn: Callable[..., tuple], rows: list[tuple]) -> list[tuple]:
     return [fn(*row) for row in rows]
 
 
+def _apply_batch(batch: Callable[..., list[tuple]], columns: list[list[Any]]) -> list[tuple]:
+    return batch(*columns)
+
+
 # --- distinct values and mapping back ---
 
 def _group_codes(columns: Sequence[np.ndarray | pd.Series]) -> np.ndarray:
@@ -187,6 +191,21 @@ class _Standardizer:
             results.extend(part)
         return results
 
+    def _run_batch(self, batch: Callable[..., list[tuple]], columns: list[list[Any]]) -> list[tuple]:
+        """``batch`` over the distinct combinations (one list per column): in parts on the pool when
+        there are many (each part's results are what the whole would give for its rows)."""
+        count = len(columns[0]) if columns else 0
+        if self.workers <= 1 or count < PARALLEL_MIN_DISTINCT:
+            return batch(*columns)
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers)
+        size = -(-count // (self.workers * 2))
+        parts = [[column[i:i + size] for column in columns] for i in range(0, count, size)]
+        results: list[tuple] = []
+        for part in self._pool.map(_apply_batch, [batch] * len(parts), parts):
+            results.extend(part)
+        return results
+
     def map(self, fn: Callable[..., tuple], columns: Sequence[np.ndarray | pd.Series],
             batch: Callable[..., list[tuple]] | None = None) -> list[np.ndarray]:
         """fn over each distinct combination of `columns`; one array per result field, per row.
@@ -198,7 +217,8 @@ class _Standardizer:
         codes = _group_codes(columns)
         _, first_rows = np.unique(codes, return_index=True)
         values = [np.asarray(c, dtype=object)[first_rows] for c in columns]
-        results = batch(*[v.tolist() for v in values]) if batch else self._run(fn, list(zip(*values)))
+        results = (self._run_batch(batch, [v.tolist() for v in values]) if batch
+                   else self._run(fn, list(zip(*values))))
         width = len(fn(*[None] * len(columns)))
         fields = list(zip(*results)) if results else [()] * width
         *value_fields, flag_field = fields
