@@ -148,6 +148,10 @@ def prepare(records: pd.DataFrame, default_region: str, encryption: Encryption |
     return blind_standardized(std, encryption) if encryption is not None else std
 
 
+CONSTRAINT_COLUMNS = ("rid", "source", "record_key", "std_dob", "external_ids", "std_given_name", "std_family_name")
+"""The columns ``constraint_values`` reads."""
+
+
 def constraint_values(std: pd.DataFrame, settings: IdentitySettings) -> pd.DataFrame:
     """Per record, in long form (``ConstraintValues.values``: rid, key, value): the values unique to a
     person (birth date; external ids under ``external:SOURCE:KEY``) and its (given, family) name.
@@ -329,7 +333,9 @@ def cluster_records(std: pd.DataFrame, rules: RuleResult, edge_parts: list[pd.Da
     limits = identifier_limits(settings, sorted(set(ident["type"])))
     # Only the types with a per-customer limit are ever counted (external ids usually have none).
     limited = ident[ident["type"].isin(list(limits)).to_numpy() & (touched.get_indexer(ident["rid"]) >= 0)]
-    values = ConstraintValues(constraint_values(std[touched.get_indexer(std["rid"]) >= 0], settings),
+    # Only the columns constraint_values reads are copied for the touched records.
+    read = [c for c in CONSTRAINT_COLUMNS if c in std]
+    values = ConstraintValues(constraint_values(std.loc[touched.get_indexer(std["rid"]) >= 0, read], settings),
                               limited[["rid", "type", "value"]].reset_index(drop=True), decided.cannot_link)
     options = ClusterOptions(cfg.identity.auto_merge_threshold, cfg.identity.review_threshold,
                              settings.bridge_threshold, settings.bridge_min_side)
