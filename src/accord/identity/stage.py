@@ -386,7 +386,12 @@ def write_clusters(store: Store, std: pd.DataFrame, clusters: dict[str, str], ed
                    run_id: str) -> None:
     """Insert the ``identity`` rows of ``std``'s records and ``edges`` into ``match_edges``."""
     def text(values: pd.Series) -> pa.Array:
-        return pa.array(values.astype(str).to_numpy(dtype=object), pa.string())
+        try:  # text already (record names, statuses): converted whole, without a str() per value
+            array = pa.array(values.to_numpy(dtype=object), pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            array = None
+        return array if array is not None and not array.null_count else pa.array(
+            values.astype(str).to_numpy(dtype=object), pa.string())
 
     def number(values: pd.Series) -> pa.Array:
         return pa.array(pd.to_numeric(values, errors="coerce").to_numpy(dtype=float), pa.float64(), from_pandas=True)
@@ -405,9 +410,17 @@ def write_clusters(store: Store, std: pd.DataFrame, clusters: dict[str, str], ed
         "match_weight": number(edges["match_weight"]),
         "rule_or_model": text(edges["rule_or_model"]),
         "status": text(edges["status"]),
-        "reason": pa.array([None if v is None else str(v) for v in reason], pa.string()),
+        "reason": _optional_text(reason.to_numpy(dtype=object)),
         "run_id": pa.array([run_id] * len(edges), pa.string()),
     }))
+
+
+def _optional_text(values: np.ndarray) -> pa.Array:
+    """Text with None as null (other values as ``str`` gives them)."""
+    try:
+        return pa.array(values, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
 
 
 def term_frequencies(store: Store, settings: IdentitySettings, values: Mapping[str, Any] | None = None
