@@ -112,6 +112,23 @@ def test_scored_pairs_carry_the_score_splink_gives_the_same_pair(std, trained_mo
     assert scored["probability"].to_numpy() == pytest.approx(expected["probability"].to_numpy(), rel=1e-9)
 
 
+def test_scored_pairs_above_a_threshold_are_the_ones_the_unfiltered_scores_keep(std, trained_model):
+    model = IdentityModel.from_json(_settings().model, trained_model)
+    asked = model.predict(std, 0.0).iloc[::3][["record_a", "record_b"]]
+    everything = model.score_pairs(std, asked)
+    above = model.score_pairs(std, asked, threshold=0.6)
+    expected = everything[everything["probability"] >= 0.6].reset_index(drop=True)
+    assert 0 < len(above) < len(everything)
+    pd.testing.assert_frame_equal(above, expected)
+
+
+def test_a_pair_naming_no_record_is_an_error_that_names_it(std, trained_model):
+    model = IdentityModel.from_json(_settings().model, trained_model)
+    first = std["rid"].iloc[0]
+    with pytest.raises(KeyError, match="nobody:1"):
+        model.score_pairs(std, pd.DataFrame({"record_a": [first], "record_b": ["nobody:1"]}))
+
+
 def test_scoring_through_groups_gives_real_pair_scores_and_the_links_a_direct_predict_finds(
         std, rule_edges, trained_model):
     model = IdentityModel.from_json(_settings().model, trained_model)

@@ -175,7 +175,6 @@ def predict_through_groups(model: IdentityModel, std: pd.DataFrame, rule_edges: 
     # Distinct already: every record is in one group, and the candidates are distinct pairs of groups.
     a, b = expanded["record_a"].to_numpy(dtype=object), expanded["record_b"].to_numpy(dtype=object)
     ordered = pd.DataFrame({"record_a": np.minimum(a, b), "record_b": np.maximum(a, b)})
-    scored = model.score_pairs(records, ordered, term_frequencies=tf, distinct=True)
-    scored = scored[scored["probability"] >= threshold]
+    scored = model.score_pairs(records, ordered, term_frequencies=tf, distinct=True, threshold=threshold)
     edges = sort_pairs(pd.concat([direct, scored], ignore_index=True))
     return edges, GroupedScoring(len(std), composites.num_rows, len(candidates), len(expanded))

@@ -348,7 +348,8 @@ class IdentityModel:
         return self._scorer
 
     def score_pairs(self, records: pd.DataFrame | pa.Table, pairs: pd.DataFrame, *,
-                    term_frequencies: dict[str, pa.Table] | None = None, distinct: bool = False) -> pd.DataFrame:
+                    term_frequencies: dict[str, pa.Table] | None = None, distinct: bool = False,
+                    threshold: float | None = None) -> pd.DataFrame:
         """Every pair of ``pairs`` (record_a, record_b: rids of ``records``) scored, whatever the blocking
         rules say: same columns out as ``predict`` (record_a < record_b), one row per distinct pair.
 
@@ -357,7 +358,8 @@ class IdentityModel:
         the pairs asked for. ``term_frequencies`` as for ``predict``; by default counted over
         ``records`` (as ``predict`` over them would). ``distinct``: the caller's pairs already hold
         record_a < record_b, each pair once (``predict_through_groups``' do), and are not
-        de-duplicated again."""
+        de-duplicated again. ``threshold``: only the pairs scoring at least this probability come
+        back (Splink filters them, so the others are never read back)."""
         if self.model_json_ is None:
             raise RuntimeError("the model is not trained: call fit() or load it with from_json()")
         if distinct:
@@ -374,8 +376,12 @@ class IdentityModel:
         table = self.input_table(records)
         if term_frequencies is None:
             term_frequencies = term_frequency_tables(table, self.settings)
-        blocked = pa.table({"match_key": pa.repeat(pa.scalar("0"), len(a)),
-                            "join_key_l": pa.array(a, pa.string()), "join_key_r": pa.array(b, pa.string())})
+        left, right = pa.array(a, pa.string()), pa.array(b, pa.string())
+        for side in (left, right):  # a pair naming no record would silently score nothing
+            unknown = pc.invert(pc.is_in(side, value_set=table[UNIQUE_ID].combine_chunks()))
+            if pc.any(unknown).as_py():
+                raise KeyError(f"score_pairs: {side.filter(unknown)[0].as_py()!r} is not among the records")
+        blocked = pa.table({"match_key": pa.repeat(pa.scalar("0"), len(a)), "join_key_l": left, "join_key_r": right})
         # One table of records, each pair named by its two rids: a dedupe linker whatever the model's
         # link type (the scores do not depend on it).
         settings = {**self._scoring_settings(), "link_type": "dedupe_only"}
@@ -391,16 +397,18 @@ class IdentityModel:
             linker = Linker(sdf, settings, log_level=None, validate_settings=False)
             self._register_term_frequencies(linker, term_frequencies or {})
             linker.table_management.register_blocked_pairs_for_predict(pair_sdf)
-            result = linker.inference.predict(warning_mode="never")
+            # Splink filters on the weight the probability gives, a hair lower here: the probability
+            # itself decides below, as it does for every other edge.
+            weight = None if threshold is None or threshold <= 0 else _probability_weight(threshold) - 1e-9
+            result = linker.inference.predict(threshold_match_weight=weight, warning_mode="never")
             df = result.as_pandas_dataframe()
             result.drop_table_from_database_and_remove_from_cache()
             self._close(linker)
         self.warnings_ = list(messages)
-        if len(df) != len(a):
-            known = pd.Index(table[UNIQUE_ID].to_pylist())
-            missing = [r for r in (*a, *b) if r not in known]
-            raise KeyError(f"score_pairs: {missing[0]!r} is not among the records" if missing else
-                           "score_pairs: Splink scored fewer pairs than asked")
+        if threshold is not None:
+            df = df[df["match_probability"].astype(float).to_numpy() >= threshold]
+        elif len(df) != len(a):
+            raise RuntimeError(f"score_pairs: Splink scored {len(df)} of {len(a)} pairs")
         return sort_pairs(pd.DataFrame({
             "record_a": df[f"{UNIQUE_ID}_l"].to_numpy(dtype=object),
             "record_b": df[f"{UNIQUE_ID}_r"].to_numpy(dtype=object),
@@ -630,6 +638,11 @@ class IdentityModel:
     @staticmethod
     def _as_list(frames: pd.DataFrame | pa.Table | Sequence[pd.DataFrame | pa.Table]) -> list:
         return [frames] if isinstance(frames, (pd.DataFrame, pa.Table)) else list(frames)
+
+
+def _probability_weight(probability: float) -> float:
+    """The match weight of a probability (log2 of its odds; +inf for 1)."""
+    return math.inf if probability >= 1 else math.log2(probability / (1 - probability))
 
 
 def term_frequency_columns(settings: ModelSettings) -> list[str]:
