@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 from accord.clock import Stopwatch, new_run_id
 from accord.config import ProjectConfig
 from accord.errors import AccordError
-from accord.identity.model import input_columns, list_columns, term_frequency_columns
+from accord.identity.model import IN_PROCESS_PAIRS, _pairs, input_columns, list_columns, term_frequency_columns
 from accord.identity.realtime import record_row, store_records
 from accord.identity.rules import apply_rules, record_identifiers
 from accord.identity.settings import IdentitySettings, identity_settings
@@ -54,9 +54,12 @@ from accord.identity.stage import (
 )
 from accord.identity.state import (
     CONSTRAINT_WATERMARK,
+    LIST_COLUMNS,
+    STATE_COLUMNS,
     SETTINGS_WATERMARK,
     decided_since,
     decisions,
+    _list_sql,
     identifier_rows,
     read_model_input,
     read_state,
@@ -71,7 +74,7 @@ FULL_REBUILD_SHARE = 0.5
 """When more than this share of the records changed, a full rebuild is faster."""
 
 _TEMPS = ("_ix_changed", "_ix_removed", "_ix_delta", "_ix_values", "_ix_cand", "_ix_set", "_ix_front",
-          "_ix_rids", "_ix_held", "_ix_diff", "_ix_keys", "_ix_tfv")
+          "_ix_rids", "_ix_held", "_ix_diff", "_ix_keys", "_ix_tfv", "_ix_rows")
 
 
 def _temp(store: Store, name: str, select_sql: str, params: tuple = ()) -> None:
@@ -126,6 +129,8 @@ def _resolve_delta(store: Store, cfg: ProjectConfig, run_id: str, settings: Iden
         # One identity writer at a time (several API workers may stitch at once); readers go on.
         store.execute("LOCK TABLE identity_watermarks IN EXCLUSIVE MODE")
     report = IdentityReport(run_id, mode="incremental")
+    if _scores_in_store(store, settings) and (loaded := load_model(store, settings, "duckdb")) is not None:
+        loaded[0].prepare_scoring_sql()  # on a thread, while the changes are found and standardized
     lap = Stopwatch(report.timings, (lambda step: progress(step)(1, 1)) if progress else None).lap
     if only:
         _temp(store, "_ix_changed", f"""
@@ -272,24 +277,35 @@ def _score_changes(store: Store, cfg: ProjectConfig, settings: IdentitySettings,
         return pd.DataFrame({c: pd.Series([], dtype=object)
                              for c in ("record_a", "record_b", "probability", "match_weight")}).astype(
             {"probability": float})
-    cols = [c for c in input_columns(settings.model) if c not in list_columns(settings.model)]
-    keys = {"rid": pa.array(delta["rid"].astype(str).tolist(), pa.string())}
-    for col in cols:
-        values = delta[col].tolist() if col in delta else [None] * len(delta)
-        keys[col] = pa.array([None if v is None or v != v or v == "" else str(v) for v in values], pa.string())
-    store.create_temp_table("_ix_delta", pa.table(keys))
     # DuckDB: the candidates by row id, then their rows fetched by position (a second join on rid would
     # scan every rid of the table again: ~0.3 s at a million records). PostgreSQL: by rid, its key.
     key = "rowid" if store.dialect == "duckdb" else "rid"
-    selects = []
-    for rule in settings.model.blocking_rules:
-        if isinstance(rule, list):
-            on = " AND ".join(f"s.{c} = d.{c}" for c in rule)
-            selects.append(f"SELECT s.{key} AS k FROM identity_standardized s JOIN _ix_delta d ON {on}")
-        else:  # SQL over l. and r.: the changed record on either side
-            selects.append(f"SELECT r.{key} AS k FROM _ix_delta l JOIN identity_standardized r ON {rule}")
-            selects.append(f"SELECT l.{key} AS k FROM identity_standardized l JOIN _ix_delta r ON {rule}")
-    _temp(store, "_ix_cand", f"SELECT DISTINCT k FROM ({' UNION ALL '.join(selects)}) c")
+    if _scores_in_store(store, settings):
+        # Every pair a blocking rule gives (changed record, stored record), by the stored record's row id.
+        store.create_temp_table("_ix_delta", model.input_table(delta))
+        pairs = " UNION ALL ".join(
+            "SELECT d.rid AS rid_l, s.rowid AS k FROM identity_standardized s JOIN _ix_delta d ON "
+            + " AND ".join(f"s.{c} = d.{c}" for c in rule) for rule in settings.model.blocking_rules)
+        _temp(store, "_ix_cand", f"SELECT DISTINCT rid_l, k FROM ({pairs}) c")
+        stored = int(store.scalar("SELECT COUNT(DISTINCT k) FROM _ix_cand"))
+        if len(delta) * (len(delta) + stored) > IN_PROCESS_PAIRS:  # else predict_new scores them in process
+            return _score_in_store(store, cfg, settings, model, report)
+    else:
+        cols = [c for c in input_columns(settings.model) if c not in list_columns(settings.model)]
+        keys = {"rid": pa.array(delta["rid"].astype(str).tolist(), pa.string())}
+        for col in cols:
+            values = delta[col].tolist() if col in delta else [None] * len(delta)
+            keys[col] = pa.array([None if v is None or v != v or v == "" else str(v) for v in values], pa.string())
+        store.create_temp_table("_ix_delta", pa.table(keys))
+        selects = []
+        for rule in settings.model.blocking_rules:
+            if isinstance(rule, list):
+                on = " AND ".join(f"s.{c} = d.{c}" for c in rule)
+                selects.append(f"SELECT s.{key} AS k FROM identity_standardized s JOIN _ix_delta d ON {on}")
+            else:  # SQL over l. and r.: the changed record on either side
+                selects.append(f"SELECT r.{key} AS k FROM _ix_delta l JOIN identity_standardized r ON {rule}")
+                selects.append(f"SELECT l.{key} AS k FROM identity_standardized l JOIN _ix_delta r ON {rule}")
+        _temp(store, "_ix_cand", f"SELECT DISTINCT k FROM ({' UNION ALL '.join(selects)}) c")
     existing = read_model_input(store, [c for c in input_columns(settings.model) if c != "rid"],
                                 f"WHERE s.{key} IN (SELECT k FROM _ix_cand) "
                                 "AND s.rid NOT IN (SELECT rid FROM _ix_delta)")
@@ -298,6 +314,73 @@ def _score_changes(store: Store, cfg: ProjectConfig, settings: IdentitySettings,
     edges = model.predict_new(delta, existing, cfg.identity.review_threshold, term_frequencies=frequencies)
     report.warnings += [w for w in model.warnings_ if w not in report.warnings]
     return edges
+
+
+def _scores_in_store(store: Store, settings: IdentitySettings) -> bool:
+    """Whether the changes are scored in the store's own DuckDB (``_score_in_store``): blocking rules
+    on equal columns only (a rule in SQL pairs records one way round; Splink's linker keeps it)."""
+    return store.dialect == "duckdb" and all(isinstance(r, list) for r in settings.model.blocking_rules)
+
+
+def _score_in_store(store: Store, cfg: ProjectConfig, settings: IdentitySettings, model: Any,
+                    report: IdentityReport) -> pd.DataFrame:
+    """``_score_changes`` where the candidates are: the store's DuckDB pairs each changed record
+    (``_ix_delta``, left) with every record a blocking rule gives it (``_ix_cand``'s stored ones, and the
+    other changes), as Splink's linker pairs the changes with the changes and their candidates, and
+    scores the pairs with Splink's own SQL (``IdentityModel.scoring_sql``), term frequencies over every
+    stored record: the linker's scores, without its set-up or the candidates moved out of the store."""
+    names = [c for c in input_columns(settings.model) if c != "rid"]
+    listed = list_columns(settings.model)
+    rules = settings.model.blocking_rules
+    # The columns the comparisons read, as read_model_input reads them and IdentityModel.input_table types them.
+    compared = [c for c in names if c in _compared_columns(settings)]
+    stored = [(_list_sql(store, c).rsplit(" AS ", 1)[0] if c in LIST_COLUMNS else f"s.{c}" if c in STATE_COLUMNS
+               else "NULL") for c in compared]
+    stored = [f"CAST({v} AS {'VARCHAR[]' if c in listed else 'VARCHAR'}) AS {c}" for v, c in zip(stored, compared)]
+    # The candidates' rows; the changes' own stored rows are left out: they are paired as given, below.
+    _temp(store, "_ix_rows", f"SELECT s.rowid AS k, s.rid, {', '.join(stored)} FROM identity_standardized s "
+                             "WHERE s.rowid IN (SELECT k FROM _ix_cand) AND s.rid NOT IN (SELECT rid FROM _ix_delta)")
+    report.candidate_records = int(store.scalar("SELECT COUNT(*) FROM _ix_rows"))
+    frequencies = term_frequency_columns(settings.model)
+    if frequencies:
+        totals = store.fetchone("SELECT " + ", ".join(f"COUNT({c})" for c in frequencies)
+                                + " FROM identity_standardized") or ()
+        for i, (col, total) in enumerate(zip(frequencies, totals)):
+            _temp(store, f"_ix_tf{i}", f"""
+                SELECT {col} AS value, CAST(COUNT(*) AS DOUBLE PRECISION) / {max(int(total), 1)} AS tf
+                FROM identity_standardized WHERE {col} IS NOT NULL AND {col} IN
+                (SELECT {col} FROM _ix_delta UNION SELECT {col} FROM _ix_rows) GROUP BY {col}""")
+    right = ", ".join(f"r.{c}" for c in compared)
+    # The changes with each other: one equi-join a rule (an OR of the rules would compare every two).
+    among = " UNION ALL ".join(
+        "SELECT l.rid AS rid_l, r.rid AS rid_r FROM _ix_delta l JOIN _ix_delta r ON "
+        + " AND ".join(f"l.{c} = r.{c}" for c in rule) + " WHERE l.rid <> r.rid" for rule in rules)
+    both = (f"SELECT c.rid_l, r.rid, {right} FROM _ix_cand c JOIN _ix_rows r ON r.k = c.k "
+            f"UNION ALL SELECT p.rid_l, r.rid, {right} FROM (SELECT DISTINCT rid_l, rid_r FROM ({among}) a) p "
+            "JOIN _ix_delta r ON r.rid = p.rid_r")
+    selects = ["r.rid_l", "r.rid AS rid_r"] + [f"l.{c} AS {c}_l, r.{c} AS {c}_r" for c in compared]
+    joins = []
+    for i, col in enumerate(frequencies):
+        selects.append(f"tl{i}.tf AS tf_{col}_l, tr{i}.tf AS tf_{col}_r")
+        joins.append(f"LEFT JOIN _ix_tf{i} tl{i} ON tl{i}.value = l.{col} "
+                     f"LEFT JOIN _ix_tf{i} tr{i} ON tr{i}.value = r.{col}")
+    scored = store.fetch_arrow(model.scoring_sql(
+        f"(SELECT {', '.join(selects)} FROM ({both}) r JOIN _ix_delta l ON l.rid = r.rid_l {' '.join(joins)})",
+        cfg.identity.review_threshold) + " ORDER BY rid_l, rid_r").to_pandas()
+    for i in range(len(frequencies)):
+        store.execute(f"DROP TABLE IF EXISTS _ix_tf{i}")
+    model.warnings_ = []
+    edges = _pairs(scored)
+    edges = edges[edges["record_a"] != edges["record_b"]]
+    return edges.drop_duplicates(["record_a", "record_b"]).reset_index(drop=True)
+
+
+def _compared_columns(settings: IdentitySettings) -> set[str]:
+    """The columns the model's comparisons read (blocking-only columns are not carried into the pairs)."""
+    cols = set()
+    for spec in settings.model.comparisons:
+        cols |= {c for c in (spec.column, spec.group_column, spec.list_column, spec.user_column) if c}
+    return cols
 
 
 def _candidate_frequencies(store: Store, settings: IdentitySettings, existing: pa.Table) -> dict[str, pa.Table]:

@@ -15,7 +15,9 @@ import math
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
@@ -346,6 +348,32 @@ class IdentityModel:
 
             self._scorer, self._scorer_of = cached_scorer(self.model_json_, self.settings.blocking_rules), self.model_json_
         return self._scorer
+
+    def scoring_sql(self, pairs: str, threshold: float = 0.0) -> str:
+        """DuckDB SQL scoring the record pairs of the relation ``pairs`` as Splink's ``predict`` does:
+        Splink's own SQL for the comparison vectors, the match weights with their term-frequency
+        adjustments and the prior, so it runs in any DuckDB connection (e.g. the store's, where the
+        candidates are) without a linker. ``pairs`` has ``rid_l``, ``rid_r``, every input column as
+        ``<column>_l`` and ``<column>_r`` (lists as VARCHAR[]) and, for each term-frequency column,
+        ``tf_<column>_l`` and ``tf_<column>_r``. Out: rid_l, rid_r, match_weight, match_probability, for
+        the pairs at or above ``threshold`` probability (Splink's filter on the weight)."""
+        if self.model_json_ is None:
+            raise RuntimeError("the model is not trained: call fit() or load it with from_json()")
+        key = _json_key(self.model_json_)
+        pending = _PENDING_SQL.pop(key, None)
+        template = pending.result() if pending is not None else _scoring_sql_template(key)
+        weight = _threshold_weight(threshold)
+        where = "" if weight is None else f"WHERE ({template[1]}) >= {weight}"
+        return template[0].format(pairs=pairs, where=where)
+
+    def prepare_scoring_sql(self) -> None:
+        """Start building ``scoring_sql``'s statement on a thread (once per model and process: ~0.1-0.2 s
+        of Python reading Splink's settings), while the caller's store works; ``scoring_sql`` waits for it."""
+        if self.model_json_ is None:
+            return
+        key = _json_key(self.model_json_)
+        if key not in _PENDING_SQL and key not in _TEMPLATES:
+            _PENDING_SQL[key] = _sql_thread().submit(_scoring_sql_template, key)
 
     def score_pairs(self, records: pd.DataFrame | pa.Table, pairs: pd.DataFrame, *,
                     term_frequencies: dict[str, pa.Table] | None = None, distinct: bool = False,
@@ -703,3 +731,55 @@ def _number(v: Any) -> float | None:
 
 def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT or v == ""
+
+
+def _json_key(model_json: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(model_json, sort_keys=True, default=str)
+
+
+def _threshold_weight(threshold: float) -> float | None:
+    """Splink's filter of ``predict(threshold_match_probability=threshold)``, as a match weight."""
+    from splink.internals.misc import threshold_args_to_match_weight
+
+    return threshold_args_to_match_weight(threshold, None)
+
+
+_PENDING_SQL: dict[str, Future] = {}
+_TEMPLATES: set[str] = set()
+"""Models whose scoring statement was built (kept by ``_scoring_sql_template``'s cache)."""
+
+
+@lru_cache(maxsize=1)
+def _sql_thread() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="accord-scoring-sql")
+
+
+@lru_cache(maxsize=8)
+def _scoring_sql_template(model_key: str) -> tuple[str, str]:
+    """``IdentityModel.scoring_sql``'s statement (``{pairs}``, ``{where}`` left open) and its match-weight
+    expression, from Splink's settings objects: built once per model (reading them parses every
+    level's SQL, ~50 ms)."""
+    import json
+
+    from splink.internals.dialects import SplinkDialect
+    from splink.internals.predict import _combine_prior_and_mws
+
+    settings = SettingsCreator.from_path_or_dict(json.loads(model_key)).get_settings("duckdb")
+    comparisons = settings.core_model_settings.comparisons
+    vectors = ["rid_l", "rid_r"]
+    parts = ["rid_l", "rid_r"]
+    terms: list[str] = []
+    for comparison in comparisons:
+        vectors += comparison._columns_to_select_for_comparison_vector_values(False)
+        parts += comparison._columns_to_select_for_match_weight_parts(False, False)
+        terms += comparison._match_weight_columns_to_sum
+    weight, probability = _combine_prior_and_mws(
+        settings.core_model_settings.probability_two_random_records_match, terms, SplinkDialect.from_string("duckdb"))
+    sql = (f"WITH __accord_vectors AS (SELECT {', '.join(vectors)} FROM {{pairs}}), "
+           f"__accord_parts AS (SELECT {', '.join(parts)} FROM __accord_vectors) "
+           f"SELECT rid_l, rid_r, {weight} AS match_weight, {probability} AS match_probability "
+           f"FROM __accord_parts {{where}}")
+    _TEMPLATES.add(model_key)
+    return sql.replace("{", "{{").replace("}", "}}").replace("{{pairs}}", "{pairs}").replace("{{where}}", "{where}"), weight
