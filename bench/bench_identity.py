@@ -259,13 +259,15 @@ def scale_rows(people: int, seed: int, folder: Path | None, steps: tuple[str, ..
 def _splink_predict_and_cluster(model: IdentityModel, std: pd.DataFrame, cfg, folder: Path, started: float,
                                 timings: dict[str, float]) -> dict:
     """Bare Splink's predict at the review threshold and clustering at the auto-merge threshold, scored
-    against truth.csv; wall time counts from ``started``."""
+    against truth.csv; wall time counts from ``started``. The peer runs lean, as Accord's scoring does:
+    its predictions keep neither the compared values nor the per-comparison weights (the saved model
+    keeps them for ``accord explain``; Splink's default keeps the compared values)."""
     from accord.evaluate import read_truth
     from accord.identity.model import splink_warnings
 
     lap = time.perf_counter()
     with splink_warnings():
-        linker = model._linker_for(std)
+        linker = model._new_linker(std, model._scoring_settings())
         predictions = linker.inference.predict(threshold_match_probability=cfg.identity.review_threshold,
                                                warning_mode="never")
         timings["predict"] = time.perf_counter() - lap
