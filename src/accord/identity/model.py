@@ -427,7 +427,8 @@ class IdentityModel:
             linker.table_management.register_blocked_pairs_for_predict(pair_sdf)
             # Splink filters on the weight the probability gives, a hair lower here: the probability
             # itself decides below, as it does for every other edge.
-            weight = None if threshold is None or threshold <= 0 else _probability_weight(threshold) - 1e-9
+            weight = None if threshold is None else _threshold_weight(threshold)
+            weight = None if weight is None else weight - 1e-9
             result = linker.inference.predict(threshold_match_weight=weight, warning_mode="never")
             df = result.as_pandas_dataframe()
             result.drop_table_from_database_and_remove_from_cache()
@@ -666,11 +667,6 @@ class IdentityModel:
     @staticmethod
     def _as_list(frames: pd.DataFrame | pa.Table | Sequence[pd.DataFrame | pa.Table]) -> list:
         return [frames] if isinstance(frames, (pd.DataFrame, pa.Table)) else list(frames)
-
-
-def _probability_weight(probability: float) -> float:
-    """The match weight of a probability (log2 of its odds; +inf for 1)."""
-    return math.inf if probability >= 1 else math.log2(probability / (1 - probability))
 
 
 def term_frequency_columns(settings: ModelSettings) -> list[str]:
