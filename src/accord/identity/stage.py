@@ -118,10 +118,17 @@ def load_records(store: Store, only: str | None = None) -> pd.DataFrame:
     ``only`` names a (temp) table of (source, record_key): just those records."""
     cols = ", ".join(f"r.{c}" for c in RECORD_COLUMNS)
     json_cols = ", ".join(f"CAST(r.{c} AS TEXT) AS {c}" for c in JSON_TEXT_COLUMNS)
-    join = f"JOIN {only} o ON o.source = r.source AND o.record_key = r.record_key" if only else ""
+    join, where = "", ""
+    if only and store.dialect == "duckdb":
+        # The keys matched reading the key columns only, then the rows fetched by position: a join reads
+        # every column of every row (~0.25 s at a million records, for a thousand changes).
+        where = ("AND r.rowid IN (SELECT t.rowid FROM source_records t JOIN "
+                 f"{only} o ON o.source = t.source AND o.record_key = t.record_key)")
+    elif only:
+        join = f"JOIN {only} o ON o.source = r.source AND o.record_key = r.record_key"
     table = store.fetch_arrow(
         f"SELECT r.source, r.record_key, r.row_hash, {cols}, {json_cols} FROM source_records r {join} "
-        "WHERE r.deleted_at IS NULL ORDER BY r.source, r.record_key")
+        f"WHERE r.deleted_at IS NULL {where} ORDER BY r.source, r.record_key")
     if table.num_rows == 0:
         df = pd.DataFrame(columns=["source", "record_key", "row_hash", *RECORD_COLUMNS, *JSON_TEXT_COLUMNS, "rid"])
         return df.astype(object)

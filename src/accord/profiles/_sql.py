@@ -92,27 +92,35 @@ def latest(store: Store, expr: str) -> str:
     return f"(array_agg({expr} ORDER BY observed_at DESC, source DESC, record_key DESC))[1]"
 
 
-def rows_for_keys(store: Store, table: str, keys_sql: str) -> str:
-    """A subquery: every column of the rows of ``table`` whose (source, record_key) ``keys_sql`` selects.
+def rows_for_keys(store: Store, table: str, keys_sql: str, columns: Sequence[str] = ()) -> str:
+    """A subquery: ``columns`` (default: every column) of the rows of ``table`` whose (source, record_key)
+    ``keys_sql`` selects.
 
     On DuckDB the keys are matched reading the two key columns only, then the rows are fetched by
     rowid (the scan skips every other row): a plain join reads every column of every row, which for
-    a few thousand records of source_records costs ~6 times as much. PostgreSQL uses its key index."""
+    a few thousand records of source_records costs ~6 times as much. Naming the columns saves reading
+    the others (source_records' raw JSON above all). PostgreSQL uses its key index."""
     if store.dialect == "duckdb":
-        return (f"(SELECT * FROM {table} WHERE rowid IN (SELECT t.rowid FROM {table} t JOIN ({keys_sql}) k "
-                f"ON t.source = k.source AND t.record_key = k.record_key))")
-    return (f"(SELECT t.* FROM {table} t JOIN ({keys_sql}) k "
+        return (f"(SELECT {_columns(columns)} FROM {table} WHERE rowid IN (SELECT t.rowid FROM {table} t "
+                f"JOIN ({keys_sql}) k ON t.source = k.source AND t.record_key = k.record_key))")
+    return (f"(SELECT {_columns(columns, 't.')} FROM {table} t JOIN ({keys_sql}) k "
             f"ON t.source = k.source AND t.record_key = k.record_key)")
 
 
-def rows_where(store: Store, table: str, condition: str) -> str:
-    """A query of every column of the rows of ``table`` that meet ``condition`` (on its own columns).
+def rows_where(store: Store, table: str, condition: str, columns: Sequence[str] = ()) -> str:
+    """A query of ``columns`` (default: every column) of the rows of ``table`` that meet ``condition``
+    (on its own columns).
 
     On DuckDB the condition is evaluated reading its columns only, then the rows are fetched by rowid:
     for a few thousand rows of a table of millions that reads ~5 times less. PostgreSQL uses its indexes."""
     if store.dialect == "duckdb":
-        return f"SELECT * FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {condition})"
-    return f"SELECT * FROM {table} WHERE {condition}"
+        return (f"SELECT {_columns(columns)} FROM {table} WHERE rowid IN "
+                f"(SELECT rowid FROM {table} WHERE {condition})")
+    return f"SELECT {_columns(columns)} FROM {table} WHERE {condition}"
+
+
+def _columns(columns: Sequence[str], prefix: str = "") -> str:
+    return ", ".join(prefix + c for c in columns) if columns else f"{prefix}*"
 
 
 def lookup_indexes(store: Store) -> dict[str, str]:

@@ -54,24 +54,21 @@ def _json_objects(store: Store, fields: tuple[str, ...], order: str) -> str:
     return f"json_agg(json_build_object({built}) ORDER BY {order})"
 
 
-def write_audit(store: Store, partial: bool, in_scope: str, edges: pa.Table | pd.DataFrame | None,
+def write_audit(store: Store, partial: bool, assigned: str, edges: pa.Table | pd.DataFrame | None,
                 evidence_limit: int, actor: str, at: datetime) -> AuditCounts:
     """Append the events of the planned assignment to ``identity_audit``; return what was written.
 
-    Call before the assignment is applied (removed records are read from ``record_customer``).
-    ``in_scope``: for a partial assignment, a condition on ``record_customer`` limiting it to the
-    records in scope. ``edges``: the evidence (None reads ``match_edges``)."""
+    Call before the assignment is applied (removed records are read from ``assigned``: the
+    ``record_customer`` rows the assignment may change, the table itself or, for a partial assignment,
+    a temp table of its records' rows). ``edges``: the evidence (None reads ``match_edges``)."""
     counts = AuditCounts()
-    scope = f"AND {in_scope}" if partial else ""
     temp_as(store, "_pc_chg", f"""
         SELECT source || ':' || record_key AS rid, old_id, customer_id, is_new FROM _pc_new
         WHERE old_id IS DISTINCT FROM customer_id
         UNION ALL
         SELECT source || ':' || record_key AS rid, customer_id AS old_id, NULL AS customer_id, FALSE AS is_new
-        FROM record_customer
-        WHERE NOT EXISTS (SELECT 1 FROM _pc_clusters c
-                          WHERE c.source = record_customer.source AND c.record_key = record_customer.record_key)
-        {scope}""")
+        FROM {assigned} a
+        WHERE NOT EXISTS (SELECT 1 FROM _pc_clusters c WHERE c.source = a.source AND c.record_key = a.record_key)""")
     temp_as(store, "_pc_evrow", """
         SELECT CASE WHEN c.customer_id IS NULL THEN 'record_removed'
                     WHEN c.is_new THEN 'created'

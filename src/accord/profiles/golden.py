@@ -46,9 +46,14 @@ from accord.store.backend import Store
 
 _TEMPS = ("_pc_scope", "_pc_sources", "_pc_rc", "_pc_sr", "_pc_base", "_pc_cand", "_pc_multi", "_pc_mgroups", "_pc_address", "_pc_values")
 _VALUE_COLUMNS = "customer_id, attribute, value, source, record_key, observed_at, rule"
-SCOPE_RECORDS = ("_pc_scope", "_pc_rc", "_pc_sr")
+SCOPE_RECORDS = ("_pc_scope", "_pc_rc", "_pc_sr", "_pc_mgroups")
 """Temp tables ``build_golden(..., keep_scope_records=True)`` leaves for its caller (who drops them): the
-customer ids in scope, their ``record_customer`` rows and those records' ``source_records`` rows."""
+customer ids in scope, their ``record_customer`` rows, those records' ``source_records`` rows
+(``SOURCE_COLUMNS``) and the customers' multi-valued golden values (as written to ``golden_multi``)."""
+SOURCE_COLUMNS = ("source", "record_key", "given_name", "family_name", "full_name", "date_of_birth", "company",
+                  *ADDRESS_PARTS, "emails", "phones", "external_ids", "source_created_at", "source_updated_at",
+                  "first_seen_at", "valid_from", "deleted_at")
+"""The ``source_records`` columns a scoped build reads (``external_ids``: for the identifier index refresh)."""
 MAX_SOURCE_BITS = 62
 DEFAULT_PRIORITY = 100
 
@@ -87,11 +92,14 @@ def _text(column: str) -> str:
 
 
 def build_golden(store: Store, settings: ProfilesSettings | None = None, priorities: Mapping[str, int] | None = None,
-                 customer_ids: Iterable[str] | None = None, *, keep_scope_records: bool = False) -> GoldenReport:
+                 customer_ids: Iterable[str] | None = None, *, keep_scope_records: bool = False,
+                 customer_records: str | None = None) -> GoldenReport:
     """Recompute golden values for every active customer (or only ``customer_ids``), in one transaction.
 
     ``keep_scope_records`` (with ``customer_ids``): leave the ``SCOPE_RECORDS`` temp tables for the
-    caller, so the identifier index refresh reads the same records without scanning the store again."""
+    caller, so the identifier index refresh reads the same records without scanning the store again.
+    ``customer_records`` (with ``customer_ids``): a table of (source, record_key, customer_id) holding every
+    record of those customers (``ids.ASSIGNED_RECORDS``), read instead of ``record_customer``."""
     settings = settings or ProfilesSettings()
     report = GoldenReport()
     lap = Stopwatch(report.timings).lap
@@ -101,23 +109,27 @@ def build_golden(store: Store, settings: ProfilesSettings | None = None, priorit
         if scoped:
             ids = sorted(set(customer_ids or ()))
             store.create_temp_table("_pc_scope", pa.table({"customer_id": pa.array(ids, pa.string())}))
-        # Each source: its priority, and a bit for the sources list of multi-valued attributes.
-        names = sorted({r[0] for r in store.fetchall("SELECT DISTINCT source FROM record_customer")})
+        # Scoped: the scope's record_customer rows first, then only their source records are read (each
+        # step its own temp table, so the planner cannot undo the order), only the columns read here and
+        # by the identifier index refresh (SCOPE_RECORDS).
+        records, customers, sources = "record_customer", "customers", "source_records"
+        if scoped:
+            in_scope = "customer_id IN (SELECT customer_id FROM _pc_scope)"
+            known = f"SELECT source, record_key, customer_id FROM {customer_records} WHERE {in_scope}"
+            temp_as(store, "_pc_rc", known if customer_records else rows_where(
+                store, "record_customer", in_scope, ("source", "record_key", "customer_id")))
+            temp_as(store, "_pc_sr", "SELECT * FROM " + rows_for_keys(
+                store, "source_records", "SELECT source, record_key FROM _pc_rc", SOURCE_COLUMNS) + " x")
+            records, sources = "_pc_rc", "_pc_sr"
+            customers = "(SELECT customer_id, seq FROM customers WHERE customer_id IN (SELECT customer_id FROM _pc_scope))"
+        # Each source: its priority, and a bit for the sources list of multi-valued attributes (the sources
+        # of the records read: the lists spell the names out, so any numbering of them gives the same lists).
+        names = sorted({r[0] for r in store.fetchall(f"SELECT DISTINCT source FROM {records}")})
         prio = dict(priorities or {})
         store.create_temp_table("_pc_sources", pa.table({
             "source": pa.array(names, pa.string()),
             "priority": pa.array([int(prio.get(n, DEFAULT_PRIORITY)) for n in names], pa.int64()),
             "bit": pa.array([(1 << i) if i < MAX_SOURCE_BITS else 0 for i in range(len(names))], pa.int64())}))
-        # Scoped: the scope's record_customer rows first, then only their source records are read (each
-        # step its own temp table, so the planner cannot undo the order).
-        records, customers, sources = "record_customer", "customers", "source_records"
-        if scoped:
-            temp_as(store, "_pc_rc", rows_where(store, "record_customer",
-                                                "customer_id IN (SELECT customer_id FROM _pc_scope)"))
-            temp_as(store, "_pc_sr", "SELECT * FROM " + rows_for_keys(store, "source_records",
-                                                                      "SELECT source, record_key FROM _pc_rc") + " x")
-            records, sources = "_pc_rc", "_pc_sr"
-            customers = "(SELECT customer_id, seq FROM customers WHERE customer_id IN (SELECT customer_id FROM _pc_scope))"
         parts = ", ".join(f"{_text('sr.' + c)} AS {c}" for c in
                           ("given_name", "family_name", "full_name", "date_of_birth", "company", *ADDRESS_PARTS))
         # Customers are keyed by their integer seq while computing: grouping on it is much faster than on text.
@@ -270,7 +282,8 @@ def _multi(store: Store, sources: list[str]) -> None:
         # Sources as a bit set while aggregating (integers are cheap), spelled out once per value.
         listed = ", ".join(f"""CASE WHEN (bits & {1 << i}) <> 0 THEN '"{name.replace("'", "''")}"' END"""
                            for i, name in enumerate(sources))
-        sources_agg, sources_json = "BIT_OR(bit) AS bits", f"'[' || concat_ws(',', {listed}) || ']'"
+        sources_agg = "BIT_OR(bit) AS bits"
+        sources_json = f"'[' || concat_ws(',', {listed}) || ']'" if sources else "'[]'"  # none: no records
     else:
         sources_agg = """'["' || string_agg(DISTINCT source, '","' ORDER BY source) || '"]' AS src"""
         sources_json = "src"

@@ -82,7 +82,7 @@ def event_customers_sql(events: str = "events") -> str:
 
 
 def refresh_customer_identifiers(store: Store, customer_ids: Iterable[str] | None = None, *,
-                                 scope_records: tuple[str, str, str] | None = None) -> IdentifierReport:
+                                 scope_records: tuple[str, str, str, str] | None = None) -> IdentifierReport:
     """Bring the batch part of the index up to date with resolved records, golden multi-values, events
     and identify signals. Call inside the transaction that wrote record_customer and golden_multi.
 
@@ -98,9 +98,9 @@ def refresh_customer_identifiers(store: Store, customer_ids: Iterable[str] | Non
     few changes almost nothing is deleted or inserted, which matters because every write to this
     indexed table is expensive (DuckDB maintains its ART indexes row by row).
 
-    ``scope_records`` (customer ids, their record_customer rows, those records' source_records rows:
-    ``golden.SCOPE_RECORDS`` as the golden records left them in this transaction) are read instead of
-    the store's tables when they cover every customer in scope."""
+    ``scope_records`` (customer ids, their record_customer rows, those records' source_records rows, their
+    golden_multi rows: ``golden.SCOPE_RECORDS`` as the golden records left them in this transaction) are
+    read instead of the store's tables when they cover every customer in scope."""
     started = utcnow()
     timings: dict[str, float] = {}
     lap = Stopwatch(timings).lap
@@ -195,22 +195,22 @@ def _scope_table(store: Store, customer_ids: list[str], since_audit: int, since:
     store.execute("DROP TABLE IF EXISTS _ci_given")
 
 
-def _record_and_golden(store: Store, scoped: bool, index: str, scope_records: tuple[str, str, str] | None = None
-                       ) -> None:
+def _record_and_golden(store: Store, scoped: bool, index: str,
+                       scope_records: tuple[str, str, str, str] | None = None) -> None:
     """The wanted 'record' rows (external ids, also as user_id) and 'golden' rows (emails, phones)
     of every customer, or of the customers in _ci_scope (``index``: their rows of the index;
     ``scope_records``: see ``refresh_customer_identifiers``)."""
-    records, sources = "record_customer", "source_records"
+    records, sources, multi = "record_customer", "source_records", "golden_multi"
     if scoped:  # the scope's records first, then only their source records are read
         store.execute("DROP TABLE IF EXISTS _ci_rc")
-        known_ids, known_records, known_sources = scope_records or ("", "", "")
+        known_ids, known_records, known_sources, known_multi = scope_records or ("", "", "", "")
         if scope_records and store.fetchone(f"SELECT 1 FROM _ci_scope WHERE customer_id NOT IN "
                                             f"(SELECT customer_id FROM {known_ids}) LIMIT 1") is None:
-            # Every customer in scope had its records read for the golden records already (the usual
-            # case: nobody changed a customer between runs): two scans of the store's largest tables saved.
+            # Every customer in scope had its records read and its golden values written already (the
+            # usual case: nobody changed a customer between runs): three scans of large tables saved.
             store.execute(f"CREATE TEMP TABLE _ci_rc AS SELECT source, record_key, customer_id FROM {known_records} "
                           "WHERE customer_id IN (SELECT customer_id FROM _ci_scope)")
-            records, sources = "_ci_rc", known_sources
+            records, sources, multi = "_ci_rc", known_sources, known_multi
         else:
             store.execute("CREATE TEMP TABLE _ci_rc AS SELECT source, record_key, customer_id FROM record_customer "
                           "WHERE customer_id IN (SELECT customer_id FROM _ci_scope)")
@@ -240,7 +240,7 @@ def _record_and_golden(store: Store, scoped: bool, index: str, scope_records: tu
         SELECT CASE attribute WHEN 'emails' THEN 'email' ELSE 'phone' END AS id_type,
                {index_value_sql("value", "CASE attribute WHEN 'emails' THEN LOWER(value) ELSE value END")} AS value,
                customer_id, MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen
-        FROM golden_multi WHERE attribute IN ('emails', 'phones'){golden_scope} GROUP BY 1, 2, 3""", index)
+        FROM {multi} WHERE attribute IN ('emails', 'phones'){golden_scope} GROUP BY 1, 2, 3""", index)
 
 
 def _events_and_signals(store: Store, index: str) -> bool:

@@ -31,8 +31,11 @@ from accord.clock import utcnow
 from accord.store.backend import Store
 
 ID_PREFIX = "cus_"
+ASSIGNED_RECORDS = "_pc_records"
+"""The temp table a partial assignment with ``keep_records`` leaves for its caller (who drops it): (source,
+record_key, customer_id) of every record of the customers it names (``IdReport.customer_ids``)."""
 _TEMPS = ("_pc_clusters", "_pc_rec", "_pc_part", "_pc_heir", "_pc_cid", "_pc_newids", "_pc_assign", "_pc_new",
-          "_pc_retired", "_pc_ev_rec", "_pc_edges", "_pc_scope_rec")
+          "_pc_retired", "_pc_ev_rec", "_pc_edges", "_pc_scope_rec", "_pc_old")
 
 
 @dataclass
@@ -104,7 +107,8 @@ def resolve_customer_id(store: Store, customer_id: str) -> tuple[str, bool]:
 
 def assign_customer_ids(store: Store, clusters: pa.Table | pd.DataFrame, run_id: str, actor: str | None = None,
                         edges: pa.Table | pd.DataFrame | None = None, *, evidence_limit: int = 20,
-                        partial: bool = False, removed: list[tuple[str, str]] | None = None) -> IdReport:
+                        partial: bool = False, removed: list[tuple[str, str]] | None = None,
+                        assigned: str | None = None, keep_records: bool = False) -> IdReport:
     """Map every clustered record to a stable customer id, in one transaction; audit every change.
 
     ``clusters``: (source, record_key, cluster_id) for every current record; records absent from it
@@ -112,7 +116,10 @@ def assign_customer_ids(store: Store, clusters: pa.Table | pd.DataFrame, run_id:
     rule_or_model, status) used as the audit's evidence; None reads ``match_edges``.
     ``partial``: ``clusters`` holds only the records that may change (with every record of each
     customer they belong to) and ``removed`` the records that lose their customer; no other record
-    is touched."""
+    is touched. ``assigned`` (partial): a temp table of those records' ``record_customer`` rows (source,
+    record_key, customer_id and, on DuckDB, row_position: the row's rowid), when the caller has read them.
+    ``keep_records`` (partial): leave ``ASSIGNED_RECORDS``, the records of the customers it names, which by
+    the contract above are the records given that keep a customer."""
     actor = actor or run_id
     report = IdReport(run_id)
     clock = time.perf_counter()
@@ -125,43 +132,52 @@ def assign_customer_ids(store: Store, clusters: pa.Table | pd.DataFrame, run_id:
         if dupes:
             names = ", ".join(f"{s}:{k}" for s, k in dupes)
             raise AccordError(f"clusters: a record is in more than one cluster ({names})")
-        if partial:
+        if not partial:
+            assigned = "record_customer"
+        elif assigned is None:
             gone = removed or []
             store.create_temp_table("_pc_scope_rec", pa.table({
                 "source": pa.concat_arrays([data["source"].combine_chunks(),
                                             pa.array([s for s, _ in gone], pa.string())]),
                 "record_key": pa.concat_arrays([data["record_key"].combine_chunks(),
                                                 pa.array([k for _, k in gone], pa.string())])}))
-        _plan(store, partial)
+            # The scope's current assignments, read once (every later step would scan record_customer
+            # again); on DuckDB with each row's position, so the delete finds its rows without a scan.
+            position = ", rc.rowid AS row_position" if store.dialect == "duckdb" else ""
+            temp_as(store, "_pc_old", f"""
+                SELECT rc.source, rc.record_key, rc.customer_id{position} FROM record_customer rc
+                JOIN _pc_scope_rec s ON s.source = rc.source AND s.record_key = rc.record_key""")
+            assigned = "_pc_old"
+        _plan(store, assigned)
         report.timings["plan"] = round(time.perf_counter() - clock, 3)
-        audit = write_audit(store, partial, _in_scope("record_customer"), edges, evidence_limit, actor, now)
+        audit = write_audit(store, partial, assigned, edges, evidence_limit, actor, now)
         for name in ("events", "created", "split", "merged", "retired_empty", "records_added", "records_moved",
                      "records_removed", "merges"):
             setattr(report, name, getattr(audit, name))
         report.timings["audit"] = round(time.perf_counter() - clock - report.timings["plan"], 3)
-        _apply(store, now, actor, partial)
+        _apply(store, now, actor, assigned)
         report.records = int(store.scalar("SELECT COUNT(*) FROM _pc_new"))
         report.customers = int(store.scalar("SELECT COUNT(*) FROM _pc_assign"))
         if partial:
             report.customer_ids = sorted({c for (c,) in store.fetchall(
                 "SELECT customer_id FROM _pc_new UNION SELECT old_id FROM _pc_new WHERE old_id IS NOT NULL "
                 "UNION SELECT old_id FROM _pc_retired")})
+            if keep_records:
+                temp_as(store, ASSIGNED_RECORDS, "SELECT source, record_key, customer_id FROM _pc_new")
         drop_temp(store, *_TEMPS)
     report.timings["total"] = round(time.perf_counter() - clock, 3)
     return report
 
 
-def _in_scope(table: str) -> str:
-    return (f"EXISTS (SELECT 1 FROM _pc_scope_rec s WHERE s.source = {table}.source "
-            f"AND s.record_key = {table}.record_key)")
+def _plan(store: Store, assigned: str = "record_customer") -> None:
+    """Temp tables: _pc_new (record -> old id, new id, is_new) and _pc_retired (old id -> merged_into).
 
-
-def _plan(store: Store, partial: bool = False) -> None:
-    """Temp tables: _pc_new (record -> old id, new id, is_new) and _pc_retired (old id -> merged_into)."""
-    temp_as(store, "_pc_rec", """
+    ``assigned``: the record_customer rows the assignment may change (the table, or a temp table of the
+    rows of a partial assignment's records)."""
+    temp_as(store, "_pc_rec", f"""
         SELECT c.source, c.record_key, c.cluster, rc.customer_id AS old_id, sr.first_seen_at
         FROM _pc_clusters c
-        LEFT JOIN record_customer rc ON rc.source = c.source AND rc.record_key = c.record_key
+        LEFT JOIN {assigned} rc ON rc.source = c.source AND rc.record_key = c.record_key
         LEFT JOIN source_records sr ON sr.source = c.source AND sr.record_key = c.record_key""")
     # Each (old id, new cluster) part: its size and its oldest record.
     temp_as(store, "_pc_part", """
@@ -203,16 +219,15 @@ def _plan(store: Store, partial: bool = False) -> None:
         SELECT r.source, r.record_key, r.old_id, a.customer_id, a.is_new
         FROM _pc_rec r JOIN _pc_assign a ON a.cluster = r.cluster""")
     # Old ids kept nowhere: merged into the id their heir cluster kept, or left with no records.
-    where = f"WHERE {_in_scope('record_customer')}" if partial else ""
     temp_as(store, "_pc_retired", f"""
         SELECT o.customer_id AS old_id, a.customer_id AS merged_into
-        FROM (SELECT DISTINCT customer_id FROM record_customer {where}) o
+        FROM (SELECT DISTINCT customer_id FROM {assigned}) o
         LEFT JOIN _pc_heir h ON h.old_id = o.customer_id
         LEFT JOIN _pc_assign a ON a.cluster = h.cluster
         WHERE h.keeps IS NOT TRUE""")
 
 
-def _apply(store: Store, now: Any, actor: str, partial: bool = False) -> None:
+def _apply(store: Store, now: Any, actor: str, assigned: str = "record_customer") -> None:
     store.execute("INSERT INTO customers (customer_id, seq, status, merged_into, created_at, created_by, retired_at) "
                   "SELECT customer_id, seq, 'active', NULL, ?, ?, NULL FROM _pc_assign WHERE is_new", (now, actor))
     store.execute("UPDATE customers SET status = 'retired', retired_at = ?, "
@@ -224,10 +239,17 @@ def _apply(store: Store, now: Any, actor: str, partial: bool = False) -> None:
                   "WHERE to_id IN (SELECT old_id FROM _pc_retired WHERE merged_into IS NOT NULL)")
     store.execute("INSERT INTO customer_redirects (from_id, to_id, created_at, actor) "
                   "SELECT old_id, merged_into, ?, ? FROM _pc_retired WHERE merged_into IS NOT NULL", (now, actor))
-    scope = f" AND {_in_scope('record_customer')}" if partial else ""
-    store.execute("DELETE FROM record_customer WHERE NOT EXISTS (SELECT 1 FROM _pc_new n "
-                  "WHERE n.source = record_customer.source AND n.record_key = record_customer.record_key "
-                  "AND n.customer_id = record_customer.customer_id)" + scope)
+    kept = ("SELECT 1 FROM _pc_new n WHERE n.source = {t}.source AND n.record_key = {t}.record_key "
+            "AND n.customer_id = {t}.customer_id")
+    if assigned == "record_customer":
+        store.execute(f"DELETE FROM record_customer WHERE NOT EXISTS ({kept.format(t='record_customer')})")
+    elif store.dialect == "duckdb":  # by position (the assigned rows' row_position)
+        store.execute(f"DELETE FROM record_customer WHERE rowid IN (SELECT o.row_position FROM {assigned} o "
+                      f"WHERE NOT EXISTS ({kept.format(t='o')}))")
+    else:
+        store.execute(f"DELETE FROM record_customer WHERE EXISTS (SELECT 1 FROM {assigned} o "
+                      "WHERE o.source = record_customer.source AND o.record_key = record_customer.record_key) "
+                      f"AND NOT EXISTS ({kept.format(t='record_customer')})")
     store.execute("INSERT INTO record_customer (source, record_key, customer_id, assigned_at, actor) "
                   "SELECT source, record_key, customer_id, ?, ? FROM _pc_new "
                   "WHERE old_id IS DISTINCT FROM customer_id", (now, actor))

@@ -14,10 +14,10 @@ import pandas as pd
 import pyarrow as pa
 
 from accord.profiles.decisions import apply_constraints, constraints
-from accord.profiles._sql import drop_temp
+from accord.profiles._sql import drop_temp, temp_as
 from accord.profiles.golden import SCOPE_RECORDS, GoldenReport, build_golden, source_priorities
 from accord.profiles.identifiers import IdentifierReport, refresh_customer_identifiers
-from accord.profiles.ids import IdReport, assign_customer_ids
+from accord.profiles.ids import ASSIGNED_RECORDS, IdReport, assign_customer_ids
 from accord.profiles.settings import profiles_settings
 from accord.store.backend import Store
 
@@ -45,18 +45,19 @@ class ProfilesReport:
 
 def _scoped_clusters(store: Store, scope: list[tuple[str, str]]) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """The ``identity`` rows of ``scope`` and of every other record of the customers ``scope`` holds,
-    and the records among them no longer in ``identity`` (they lose their customer)."""
+    and the records among them no longer in ``identity`` (they lose their customer).
+
+    Leaves ``_pf_assigned`` (the caller drops it): the ``record_customer`` rows of those records, with
+    each row's position on DuckDB, as ``assign_customer_ids`` takes them (``assigned``)."""
     store.create_temp_table("_pf_scope", pa.table({
         "source": pa.array([s for s, _ in scope], pa.string()),
         "record_key": pa.array([k for _, k in scope], pa.string())}))
-    store.execute("DROP TABLE IF EXISTS _pf_all")
-    store.execute("""
-        CREATE TEMP TABLE _pf_all AS
-        SELECT source, record_key FROM _pf_scope
-        UNION
-        SELECT rc.source, rc.record_key FROM record_customer rc
+    position = ", rc.rowid AS row_position" if store.dialect == "duckdb" else ""
+    temp_as(store, "_pf_assigned", f"""
+        SELECT rc.source, rc.record_key, rc.customer_id{position} FROM record_customer rc
         WHERE rc.customer_id IN (SELECT r.customer_id FROM record_customer r
                                  JOIN _pf_scope s ON s.source = r.source AND s.record_key = r.record_key)""")
+    temp_as(store, "_pf_all", "SELECT source, record_key FROM _pf_scope UNION SELECT source, record_key FROM _pf_assigned")
     # One pass over identity: the records in it and (cluster_id null) those no longer in it.
     found = store.fetch_arrow("""
         SELECT a.source, a.record_key, i.cluster_id FROM _pf_all a
@@ -65,8 +66,7 @@ def _scoped_clusters(store: Store, scope: list[tuple[str, str]]) -> tuple[pd.Dat
     gone = found["cluster_id"].isna()
     frame = found[~gone].reset_index(drop=True)
     removed = list(zip(found.loc[gone, "source"], found.loc[gone, "record_key"]))
-    store.execute("DROP TABLE IF EXISTS _pf_scope")
-    store.execute("DROP TABLE IF EXISTS _pf_all")
+    drop_temp(store, "_pf_scope", "_pf_all")
     return frame, [(s, k) for s, k in removed]
 
 
@@ -85,37 +85,43 @@ def build_profiles(store: Store, cfg: Any, clusters: pa.Table | pd.DataFrame | N
     writes its own rows; the next run's refresh takes the customers it changed)."""
     started = time.perf_counter()
     settings = profiles_settings(getattr(cfg, "profiles", None))
-    removed: list[tuple[str, str]] = []
-    if scope is not None:
-        clusters, removed = _scoped_clusters(store, scope)
-    elif clusters is None:
-        clusters = store.fetch_arrow("SELECT source, record_key, cluster_id FROM identity ORDER BY source, record_key")
-    frame = clusters.to_pandas() if isinstance(clusters, pa.Table) else clusters
-    applied, split = 0, 0
-    # An incremental identity run clustered under the decisions already (identity.state.decisions).
-    if settings.enforce_constraints and scope is None:
-        decided = constraints(store)
-        applied = len(decided)
-        if applied:
-            label = "cluster_id" if "cluster_id" in frame.columns else "cluster"
-            before = frame[label].nunique()
-            source = edges if edges is not None else store.fetch_arrow(
-                "SELECT record_a, record_b, status FROM match_edges WHERE status = 'auto'")
-            edge_frame = source.to_pandas() if isinstance(source, pa.Table) else source
-            auto = edge_frame[edge_frame["status"] == "auto"] if "status" in edge_frame.columns else edge_frame
-            frame = apply_constraints(frame, decided, auto)
-            split = int(frame[label].nunique() - before)
+    # One transaction from the first read: the assignment deletes the scope's record_customer rows by
+    # the positions _scoped_clusters read.
     with store.transaction():
+        removed: list[tuple[str, str]] = []
+        if scope is not None:
+            clusters, removed = _scoped_clusters(store, scope)
+        elif clusters is None:
+            clusters = store.fetch_arrow(
+                "SELECT source, record_key, cluster_id FROM identity ORDER BY source, record_key")
+        frame = clusters.to_pandas() if isinstance(clusters, pa.Table) else clusters
+        applied, split = 0, 0
+        # An incremental identity run clustered under the decisions already (identity.state.decisions).
+        if settings.enforce_constraints and scope is None:
+            decided = constraints(store)
+            applied = len(decided)
+            if applied:
+                label = "cluster_id" if "cluster_id" in frame.columns else "cluster"
+                before = frame[label].nunique()
+                source = edges if edges is not None else store.fetch_arrow(
+                    "SELECT record_a, record_b, status FROM match_edges WHERE status = 'auto'")
+                edge_frame = source.to_pandas() if isinstance(source, pa.Table) else source
+                auto = edge_frame[edge_frame["status"] == "auto"] if "status" in edge_frame.columns else edge_frame
+                frame = apply_constraints(frame, decided, auto)
+                split = int(frame[label].nunique() - before)
         ids = assign_customer_ids(store, frame, run_id, actor or run_id, edges, evidence_limit=settings.evidence_limit,
-                                  partial=scope is not None, removed=removed)
+                                  partial=scope is not None, removed=removed,
+                                  assigned="_pf_assigned" if scope is not None else None,
+                                  keep_records=scope is not None)
         share = refresh_identifiers and scope is not None  # the index refresh reads the golden records' rows
         golden = build_golden(store, settings, source_priorities(cfg), customer_ids=ids.customer_ids,
-                              keep_scope_records=share)
+                              keep_scope_records=share,
+                              customer_records=ASSIGNED_RECORDS if scope is not None else None)
         identifiers = None
         if refresh_identifiers:  # scoped like the golden records, after an incremental run
             identifiers = refresh_customer_identifiers(store, ids.customer_ids if scope is not None else None,
                                                        scope_records=SCOPE_RECORDS if share else None)
-        drop_temp(store, *SCOPE_RECORDS)
+        drop_temp(store, *SCOPE_RECORDS, "_pf_assigned", ASSIGNED_RECORDS)
         committing = time.perf_counter()
     done = time.perf_counter()
     return ProfilesReport(run_id, ids, golden, identifiers, applied, split, round(done - started, 3),
