@@ -59,6 +59,7 @@ from accord.identity.state import (
     SETTINGS_WATERMARK,
     decided_since,
     decisions,
+    edges_touching,
     _list_sql,
     identifier_rows,
     read_model_input,
@@ -80,6 +81,8 @@ _TEMPS = ("_ix_changed", "_ix_removed", "_ix_delta", "_ix_values", "_ix_cand", "
 def _temp(store: Store, name: str, select_sql: str, params: tuple = ()) -> None:
     store.execute(f"DROP TABLE IF EXISTS {name}")
     store.execute(f"CREATE TEMP TABLE {name} AS {select_sql}", params)
+    if store.dialect == "postgresql":  # its planner's row counts (autovacuum never analyzes temp tables)
+        store.execute(f"ANALYZE {name}")
 
 
 def _rid_table(store: Store, name: str, rids: Sequence[str]) -> None:
@@ -185,7 +188,8 @@ def _resolve_delta(store: Store, cfg: ProjectConfig, run_id: str, settings: Iden
     new_ids = record_identifiers(delta, settings)
     store.load_arrow("identity_standardized", state_table(delta))
     store.load_arrow("identity_record_identifiers", identifier_rows(new_ids))
-    report.records = int(store.scalar("SELECT COUNT(*) FROM identity_standardized"))
+    # What the deletes and the load above did to the count taken before them (no second count).
+    report.records = total - len(removed) - sum(1 for _, known in changed_rows if known) + len(delta)
     lap("standardize")
 
     # Identifier values the changes hold or held: their rule groups are recomputed.
@@ -218,8 +222,8 @@ def _resolve_delta(store: Store, cfg: ProjectConfig, run_id: str, settings: Iden
     # all of them are replaced at the end (on DuckDB deleted by position, without a second scan).
     ends = "SELECT rid FROM _ix_set UNION ALL SELECT rid FROM _ix_removed"
     position = "rowid AS row_position, " if store.dialect == "duckdb" else ""
-    _temp(store, "_ix_edges", f"SELECT {position}record_a, record_b, probability, match_weight, rule_or_model "
-                              f"FROM match_edges WHERE record_a IN ({ends}) OR record_b IN ({ends})")
+    _temp(store, "_ix_edges", edges_touching(
+        store, ends, columns=f"{position}record_a, record_b, probability, match_weight, rule_or_model"))
     stored = store.fetch_arrow(
         "SELECT record_a, record_b, probability, match_weight, rule_or_model FROM _ix_edges "
         "WHERE rule_or_model LIKE 'model:%' AND (record_a IN (SELECT rid FROM _ix_set) "
@@ -264,8 +268,9 @@ def _resolve_delta(store: Store, cfg: ProjectConfig, run_id: str, settings: Iden
                   "WHERE k.source = identity.source AND k.record_key = identity.record_key)")
     if store.dialect == "duckdb":
         store.execute("DELETE FROM match_edges WHERE rowid IN (SELECT row_position FROM _ix_edges)")
-    else:
-        store.execute(f"DELETE FROM match_edges WHERE record_a IN ({ends}) OR record_b IN ({ends})")
+    else:  # each by its index (an OR of the two would scan the table)
+        store.execute(f"DELETE FROM match_edges WHERE record_a IN ({ends})")
+        store.execute(f"DELETE FROM match_edges WHERE record_b IN ({ends})")
     write_clusters(store, affected_std, result.clusters, result.edges, run_id)
     set_watermark(store, CONSTRAINT_WATERMARK, decided.last_id)
     summarise(report, result)
@@ -433,10 +438,8 @@ def _linked(store: Store, seeds: set[str], auto_merge_threshold: float) -> set[s
     frontier = sorted(seeds)
     while frontier:
         _rid_table(store, "_ix_front", frontier)
-        rows = store.fetchall(
-            "SELECT record_a, record_b FROM match_edges "
-            "WHERE (probability IS NULL OR probability >= ?) AND (record_a IN (SELECT rid FROM _ix_front) "
-            "OR record_b IN (SELECT rid FROM _ix_front))", (auto_merge_threshold,))
+        rows = store.fetchall(edges_touching(store, "SELECT rid FROM _ix_front", columns="record_a, record_b",
+                                             where=f"probability IS NULL OR probability >= {float(auto_merge_threshold)!r}"))
         found = {r for pair in rows for r in pair} - seen
         seen |= found
         frontier = sorted(found)

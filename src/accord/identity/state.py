@@ -43,6 +43,7 @@ _PG_INDEXES = {
     "identity_standardized_phone": ("identity_standardized", "std_phone"),
     "identity_standardized_dob": ("identity_standardized", "std_dob"),
     "identity_standardized_family": ("identity_standardized", "std_family_name, std_given_initial"),
+    "identity_standardized_given": ("identity_standardized", "std_given_name"),  # its term frequencies
     "identity_standardized_postcode": ("identity_standardized", "std_postcode"),
     "identity_standardized_email_user": ("identity_standardized", "std_email_user"),
     "identity_record_identifiers_value": ("identity_record_identifiers", "id_type, value"),
@@ -161,6 +162,19 @@ def settings_hash(settings: object, *extra: object) -> int:
     """A stable 60-bit hash of identity settings (a pydantic model) and other values that shape clusters."""
     text = json.dumps([settings.model_dump(mode="json"), *extra], sort_keys=True, default=str)  # type: ignore[attr-defined]
     return int(hashlib.sha256(text.encode()).hexdigest()[:15], 16)
+
+
+def edges_touching(store: Store, rids: str, *, columns: str = "*", table: str = "match_edges",
+                   where: str = "") -> str:
+    """A query of the edges of ``table`` (match_edges' columns) with an end among ``rids`` (a query of
+    rids) and meeting ``where``. DuckDB scans once with an OR. PostgreSQL plans an OR of two IN
+    subqueries as a scan of the whole table with a hashed subplan (~0.3 s at a million edges); as two
+    branches each is answered by its index (the second leaves out the rows the first gave)."""
+    cond = f"({where}) AND " if where else ""
+    if store.dialect != "postgresql":
+        return f"SELECT {columns} FROM {table} WHERE {cond}(record_a IN ({rids}) OR record_b IN ({rids}))"
+    return (f"SELECT {columns} FROM {table} WHERE {cond}record_a IN ({rids}) UNION ALL "
+            f"SELECT {columns} FROM {table} WHERE {cond}record_b IN ({rids}) AND record_a NOT IN ({rids})")
 
 
 def watermark(store: Store, name: str) -> int | None:

@@ -21,6 +21,8 @@ def temp_as(store: Store, name: str, select_sql: str) -> None:
     """(Re)create a session temp table from a query (no parameters: PostgreSQL cannot bind them here)."""
     store.execute(f"DROP TABLE IF EXISTS {name}")
     store.execute(f"CREATE TEMP TABLE {name} AS {select_sql}")
+    if store.dialect == "postgresql":  # its planner's row counts (autovacuum never analyzes temp tables)
+        store.execute(f"ANALYZE {name}")
 
 
 def drop_temp(store: Store, *names: str) -> None:

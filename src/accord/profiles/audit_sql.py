@@ -14,6 +14,7 @@ from datetime import datetime
 import pandas as pd
 import pyarrow as pa
 
+from accord.identity.state import edges_touching
 from accord.profiles._sql import drop_temp, reserve, rows_where, temp_as, to_frame
 from accord.store.backend import Store
 
@@ -160,8 +161,9 @@ def _evidence(store: Store, edges: pa.Table | pd.DataFrame | None, limit: int, p
         # The edges of the events' records first (match_edges holds every record's: reading all of it,
         # both ways round, cost more than the rest of the audit after an incremental run).
         temp_as(store, "_pc_evrid", "SELECT DISTINCT rid FROM _pc_evrow WHERE kind <> 'record_removed'")
-        temp_as(store, "_pc_evedges", rows_where(
-            store, table, "record_a IN (SELECT rid FROM _pc_evrid) OR record_b IN (SELECT rid FROM _pc_evrid)"))
+        rids = "SELECT rid FROM _pc_evrid"
+        temp_as(store, "_pc_evedges", rows_where(store, table, f"record_a IN ({rids}) OR record_b IN ({rids})")
+                if store.dialect == "duckdb" else edges_touching(store, rids, table=table))
         table = "_pc_evedges"
     temp_as(store, "_pc_evid", f"""
         WITH ev AS (SELECT r.rid, e.k, e.cid, COALESCE(e.other, e.cid) AS other_id

@@ -367,6 +367,9 @@ class PostgresStore(Store):
         self.conn.execute(f"DROP TABLE IF EXISTS {name}")
         self.conn.execute(f"CREATE TEMP TABLE {name} ({defs})")
         self.load_arrow(name, data)
+        # Autovacuum never analyzes temp tables: without statistics the planner takes a table of a few
+        # rows for thousands and joins a million-row table to it by scanning it rather than its index.
+        self.conn.execute(f"ANALYZE {name}")
 
     def insert_new(self, table: str, data: pa.Table, key_columns: Sequence[str]) -> int:
         if data.num_rows == 0:
