@@ -350,7 +350,7 @@ def build_postgresql(path: Path, url: str) -> None:
     import duckdb
 
     from accord.identity.state import ensure_indexes
-    from accord.profiles._sql import lookup_indexes
+    from accord.profiles._sql import create_lookup_indexes
     from accord.store import open_store
 
     started = time.monotonic()
@@ -375,8 +375,7 @@ def build_postgresql(path: Path, url: str) -> None:
                             copy.write(chunk)
                 print(f"  copied {table} ({time.monotonic() - started:.0f} s)", flush=True)
             ensure_indexes(pg)
-            for index, table in lookup_indexes(pg).items():
-                pg.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {table} (customer_id)")
+            create_lookup_indexes(pg)
             print(f"  indexed ({time.monotonic() - started:.0f} s)", flush=True)
         pg.execute("ANALYZE")
     csv.unlink(missing_ok=True)

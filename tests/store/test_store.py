@@ -126,6 +126,26 @@ def test_arrow_tables_load_and_come_back_with_their_types(store):
         {"name": "a", "n": 1}, {"name": "a", "n": 1}, {"name": None, "n": 2}]
 
 
+def test_a_temp_table_from_a_query_replaces_one_of_the_same_name(store):
+    store.create_temp_table("t_src", pa.table({"n": pa.array([1, 2, 3], pa.int64())}))
+    store.create_temp_table_as("t_big", "SELECT n FROM t_src WHERE n >= ?", (2,))
+    store.create_temp_table_as("t_big", "SELECT n FROM t_src WHERE n >= ?", (3,))
+
+    assert store.fetchall("SELECT n FROM t_big") == [(3,)]
+
+
+def test_the_planner_knows_how_many_rows_a_temp_table_holds(store):
+    """PostgreSQL's autovacuum never analyzes temp tables: the store does, or the planner takes a table
+    of a few rows for thousands and scans a large table it is joined to instead of using its index."""
+    store.create_temp_table("t_rows", pa.table({"n": pa.array(range(50), pa.int64())}))
+    store.create_temp_table_as("t_half", "SELECT n FROM t_rows WHERE n < ?", (25,))
+
+    planned = ("SELECT table_name, estimated_size FROM duckdb_tables() WHERE table_name IN ('t_rows', 't_half')"
+               if store.dialect == "duckdb" else
+               "SELECT relname, reltuples FROM pg_class WHERE relname IN ('t_rows', 't_half')")
+    assert dict(store.fetchall(planned)) == {"t_rows": 50, "t_half": 25}
+
+
 def test_json_values_come_back_as_text_holding_the_same_value(store):
     report = {"ingest": [{"source": "crm", "new": 2}], "failed": False, "note": "100% done"}
     store.execute(store.type_sql("INSERT INTO runs (run_id, command, started_at, status, report) "

@@ -79,10 +79,7 @@ _TEMPS = ("_ix_changed", "_ix_removed", "_ix_delta", "_ix_values", "_ix_cand", "
 
 
 def _temp(store: Store, name: str, select_sql: str, params: tuple = ()) -> None:
-    store.execute(f"DROP TABLE IF EXISTS {name}")
-    store.execute(f"CREATE TEMP TABLE {name} AS {select_sql}", params)
-    if store.dialect == "postgresql":  # its planner's row counts (autovacuum never analyzes temp tables)
-        store.execute(f"ANALYZE {name}")
+    store.create_temp_table_as(name, select_sql, params)
 
 
 def _rid_table(store: Store, name: str, rids: Sequence[str]) -> None:

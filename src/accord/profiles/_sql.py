@@ -19,10 +19,7 @@ from accord.store.backend import Store
 
 def temp_as(store: Store, name: str, select_sql: str) -> None:
     """(Re)create a session temp table from a query (no parameters: PostgreSQL cannot bind them here)."""
-    store.execute(f"DROP TABLE IF EXISTS {name}")
-    store.execute(f"CREATE TEMP TABLE {name} AS {select_sql}")
-    if store.dialect == "postgresql":  # its planner's row counts (autovacuum never analyzes temp tables)
-        store.execute(f"ANALYZE {name}")
+    store.create_temp_table_as(name, select_sql)
 
 
 def drop_temp(store: Store, *names: str) -> None:
@@ -134,6 +131,12 @@ def lookup_indexes(store: Store) -> dict[str, str]:
     if store.dialect != "postgresql":
         return {}
     return {"golden_values_customer": "golden_values", "golden_multi_customer": "golden_multi"}
+
+
+def create_lookup_indexes(store: Store) -> None:
+    """The ``lookup_indexes`` (PostgreSQL only), where they are missing."""
+    for index, table in lookup_indexes(store).items():
+        store.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {table} (customer_id)")
 
 
 def rid(source: str, record_key: str) -> str:

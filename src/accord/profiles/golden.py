@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from accord.clock import Stopwatch
 from accord.profiles._sql import (
+    create_lookup_indexes,
     drop_temp,
     first_fields,
     json_list_distinct,
@@ -169,8 +170,7 @@ def build_golden(store: Store, settings: ProfilesSettings | None = None, priorit
         if scoped:
             store.execute(f"INSERT INTO golden_values ({_VALUE_COLUMNS}) SELECT {_VALUE_COLUMNS} FROM _pc_values")
         lap("single")
-        for index, table in lookup_indexes(store).items():
-            store.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {table} (customer_id)")
+        create_lookup_indexes(store)
         lap("index")
         from accord.profiles.lookup import invalidate_profile_documents  # the profile API's copies (h2)
 

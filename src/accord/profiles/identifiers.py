@@ -22,7 +22,7 @@ import pyarrow as pa
 from accord.clock import Stopwatch, utcnow
 from accord.identity.state import set_watermark, watermark
 from accord.privacy.pii import index_value_sql
-from accord.profiles._sql import rows_for_keys, rows_where
+from accord.profiles._sql import rows_for_keys, rows_where, temp_as
 from accord.store.backend import Store
 
 BATCH_ORIGINS = ("record", "golden", "event", "signal")
@@ -119,13 +119,12 @@ def refresh_customer_identifiers(store: Store, customer_ids: Iterable[str] | Non
         scoped_customers = int(store.scalar("SELECT COUNT(DISTINCT customer_id) FROM _ci_scope"))
         # The index rows of the customers in scope, read once: the difference is worked out against them.
         index = "_ci_old"
-        store.execute("DROP TABLE IF EXISTS _ci_old")
         if store.dialect == "duckdb":  # with each row's position: the writes find their rows without a scan
-            store.execute("CREATE TEMP TABLE _ci_old AS SELECT rowid AS row_position, * FROM customer_identifiers "
-                          "WHERE rowid IN (SELECT rowid FROM customer_identifiers "
-                          "WHERE customer_id IN (SELECT customer_id FROM _ci_scope))")
+            temp_as(store, "_ci_old", "SELECT rowid AS row_position, * FROM customer_identifiers "
+                                      "WHERE rowid IN (SELECT rowid FROM customer_identifiers "
+                                      "WHERE customer_id IN (SELECT customer_id FROM _ci_scope))")
         else:
-            store.execute("CREATE TEMP TABLE _ci_old AS " + rows_where(
+            temp_as(store, "_ci_old", rows_where(
                 store, "customer_identifiers", "customer_id IN (SELECT customer_id FROM _ci_scope)"))
     lap("scope")
     _record_and_golden(store, scoped, index, scope_records)
@@ -202,31 +201,27 @@ def _record_and_golden(store: Store, scoped: bool, index: str,
     ``scope_records``: see ``refresh_customer_identifiers``)."""
     records, sources, multi = "record_customer", "source_records", "golden_multi"
     if scoped:  # the scope's records first, then only their source records are read
-        store.execute("DROP TABLE IF EXISTS _ci_rc")
         known_ids, known_records, known_sources, known_multi = scope_records or ("", "", "", "")
         if scope_records and store.fetchone(f"SELECT 1 FROM _ci_scope WHERE customer_id NOT IN "
                                             f"(SELECT customer_id FROM {known_ids}) LIMIT 1") is None:
             # Every customer in scope had its records read and its golden values written already (the
             # usual case: nobody changed a customer between runs): three scans of large tables saved.
-            store.execute(f"CREATE TEMP TABLE _ci_rc AS SELECT source, record_key, customer_id FROM {known_records} "
-                          "WHERE customer_id IN (SELECT customer_id FROM _ci_scope)")
+            temp_as(store, "_ci_rc", f"SELECT source, record_key, customer_id FROM {known_records} "
+                                     "WHERE customer_id IN (SELECT customer_id FROM _ci_scope)")
             records, sources, multi = "_ci_rc", known_sources, known_multi
         else:
-            store.execute("CREATE TEMP TABLE _ci_rc AS SELECT source, record_key, customer_id FROM record_customer "
-                          "WHERE customer_id IN (SELECT customer_id FROM _ci_scope)")
+            temp_as(store, "_ci_rc", "SELECT source, record_key, customer_id FROM record_customer "
+                                     "WHERE customer_id IN (SELECT customer_id FROM _ci_scope)")
             records, sources = "_ci_rc", rows_for_keys(store, "source_records", "SELECT source, record_key FROM _ci_rc")
     # The records first, then their external ids: JSON is expanded for the records in scope only.
-    store.execute("DROP TABLE IF EXISTS _ci_records")
-    store.execute(f"""
-        CREATE TEMP TABLE _ci_records AS
+    temp_as(store, "_ci_records", f"""
         SELECT rc.customer_id, sr.external_ids, sr.first_seen_at AS first_seen,
                COALESCE(sr.source_updated_at, sr.valid_from) AS last_seen
         FROM {records} rc JOIN {sources} sr ON sr.source = rc.source AND sr.record_key = rc.record_key
         WHERE sr.deleted_at IS NULL AND sr.external_ids IS NOT NULL""")
     store.execute("DROP TABLE IF EXISTS _ci_rc")
-    store.execute("DROP TABLE IF EXISTS _ci_pairs")
-    store.execute(f"CREATE TEMP TABLE _ci_pairs AS SELECT * FROM ({_external_id_pairs(store, '_ci_records')}) x "
-                  "WHERE value IS NOT NULL AND value <> ''")
+    temp_as(store, "_ci_pairs", f"SELECT * FROM ({_external_id_pairs(store, '_ci_records')}) x "
+                                "WHERE value IS NOT NULL AND value <> ''")
     _add_wanted(store, "record", """
         SELECT name AS id_type, value, customer_id, MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen
         FROM _ci_pairs GROUP BY 1, 2, 3
@@ -285,9 +280,8 @@ def _write_difference(store: Store, origins: tuple[str, ...], index: str) -> Non
     others = ", ".join(f"'{o}'" for o in BATCH_ORIGINS if o not in origins)
     positioned = index == "_ci_old" and store.dialect == "duckdb"
     position = ", o.row_position" if positioned else ""
-    store.execute("DROP TABLE IF EXISTS _ci_del")
-    store.execute(f"""
-        CREATE TEMP TABLE _ci_del AS SELECT o.id_type, o.value, o.customer_id{position} FROM {index} o
+    temp_as(store, "_ci_del", f"""
+        SELECT o.id_type, o.value, o.customer_id{position} FROM {index} o
         WHERE (o.origin IN ({names}) AND NOT EXISTS (SELECT 1 FROM _ci_new n WHERE {_KEY.format(a="n", b="o")}
                                                      AND n.origin = o.origin))
            OR (o.origin IN ({others}) AND EXISTS (SELECT 1 FROM _ci_new n WHERE {_KEY.format(a="n", b="o")}))""")
@@ -303,15 +297,13 @@ def _write_difference(store: Store, origins: tuple[str, ...], index: str) -> Non
         if index != "customer_identifiers":
             store.execute(f"DELETE FROM {index} WHERE EXISTS "
                           f"(SELECT 1 FROM _ci_del d WHERE {_KEY.format(a='d', b=index)})")
-    store.execute("DROP TABLE IF EXISTS _ci_upd")
-    store.execute(f"""
-        CREATE TEMP TABLE _ci_upd AS SELECT n.*{position} FROM _ci_new n JOIN {index} o ON {_KEY.format(a="n", b="o")}
+    temp_as(store, "_ci_upd", f"""
+        SELECT n.*{position} FROM _ci_new n JOIN {index} o ON {_KEY.format(a="n", b="o")}
         AND n.origin = o.origin WHERE n.first_seen IS DISTINCT FROM o.first_seen
                                    OR n.last_seen IS DISTINCT FROM o.last_seen""")
     columns = "id_type, value, customer_id, origin, first_seen, last_seen"
-    store.execute("DROP TABLE IF EXISTS _ci_ins")
-    store.execute(f"CREATE TEMP TABLE _ci_ins AS SELECT {columns} FROM _ci_new n "
-                  f"WHERE NOT EXISTS (SELECT 1 FROM {index} c WHERE {_KEY.format(a='n', b='c')})")
+    temp_as(store, "_ci_ins", f"SELECT {columns} FROM _ci_new n "
+                              f"WHERE NOT EXISTS (SELECT 1 FROM {index} c WHERE {_KEY.format(a='n', b='c')})")
     for table in dict.fromkeys(("customer_identifiers", index)):  # _ci_old stays the scope's rows as written
         if store.fetchone("SELECT 1 FROM _ci_upd LIMIT 1") is not None:
             unplaced = ""

@@ -52,6 +52,11 @@ class Store(ABC):
     def create_temp_table(self, name: str, data: pa.Table) -> None:
         """Create (or replace) a session-scoped table holding ``data``."""
 
+    def create_temp_table_as(self, name: str, select_sql: str, params: Sequence[Any] = ()) -> None:
+        """Create (or replace) a session-scoped table holding what ``select_sql`` selects."""
+        self.execute(f"DROP TABLE IF EXISTS {name}")
+        self.execute(f"CREATE TEMP TABLE {name} AS {select_sql}", params)
+
     @abstractmethod
     def insert_new(self, table: str, data: pa.Table, key_columns: Sequence[str]) -> int:
         """Insert the rows of ``data`` whose key is not stored yet; return how many were inserted.
@@ -367,9 +372,16 @@ class PostgresStore(Store):
         self.conn.execute(f"DROP TABLE IF EXISTS {name}")
         self.conn.execute(f"CREATE TEMP TABLE {name} ({defs})")
         self.load_arrow(name, data)
-        # Autovacuum never analyzes temp tables: without statistics the planner takes a table of a few
-        # rows for thousands and joins a million-row table to it by scanning it rather than its index.
-        self.conn.execute(f"ANALYZE {name}")
+        self._analyze(name)
+
+    def create_temp_table_as(self, name: str, select_sql: str, params: Sequence[Any] = ()) -> None:
+        super().create_temp_table_as(name, select_sql, params)
+        self._analyze(name)
+
+    def _analyze(self, temp_table: str) -> None:
+        """Autovacuum never analyzes temp tables: without statistics the planner takes a table of a few
+        rows for thousands and joins a million-row table to it by scanning it rather than its index."""
+        self.conn.execute(f"ANALYZE {temp_table}")
 
     def insert_new(self, table: str, data: pa.Table, key_columns: Sequence[str]) -> int:
         if data.num_rows == 0:
