@@ -156,6 +156,23 @@ def test_a_deleted_record_leaves_its_cluster_and_its_edges(resolved, settings):
     assert store.scalar("SELECT COUNT(*) FROM match_edges WHERE record_a = ? OR record_b = ?", (rid, rid)) == 0
 
 
+def test_the_report_counts_the_records_the_state_holds_after_new_changed_and_deleted_ones(resolved, batches,
+                                                                                          settings):
+    store = resolved
+    before = store.scalar("SELECT COUNT(*) FROM identity_standardized")
+    changed, deleted = batches[0][0], batches[0][1]
+    store.execute("UPDATE source_records SET row_hash = 'changed' WHERE source = ? AND record_key = ?",
+                  (changed["source"], changed["record_key"]))
+    store.execute("UPDATE source_records SET deleted_at = valid_from WHERE source = ? AND record_key = ?",
+                  (deleted["source"], deleted["record_key"]))
+    insert_records(store, batches[1][:3], run_id="run_b")
+
+    report = resolve_changes(store, CFG, "run_2", settings=settings)
+
+    assert (report.changed_records, report.removed_records) == (4, 1)
+    assert report.records == store.scalar("SELECT COUNT(*) FROM identity_standardized") == before - 1 + 3
+
+
 def test_a_new_cannot_link_decision_splits_the_cluster_at_the_next_run(resolved, settings):
     store = resolved
     a, b = store.fetchone("SELECT record_a, record_b FROM match_edges WHERE status = 'auto' "
