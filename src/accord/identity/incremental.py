@@ -22,6 +22,7 @@ pairs (a full run rescores every pair with the frequencies of the grown data set
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -70,6 +71,8 @@ from accord.identity.state import (
 )
 from accord.privacy.encryption import encrypt_record_rows, encryption_for
 from accord.store.backend import Store
+
+log = logging.getLogger("accord.identity")
 
 FULL_REBUILD_SHARE = 0.5
 """When more than this share of the records changed, a full rebuild is faster."""
@@ -486,35 +489,52 @@ def resolve_records(store: Store, cfg: ProjectConfig, records: Sequence[Mapping[
     For real-time stitching (an identify call bringing a new email, phone or name). One
     transaction: the records in ``source_records``, their clusters, ids (audited) and the golden
     records of the customers they touch. See docs/identity.md."""
-    from accord.profiles.stage import build_profiles
+    from accord.identity.placement import place_record
+    from accord.profiles.stage import build_new_profile, build_profiles
 
     run_id = run_id or new_run_id()
     settings = settings or identity_settings(cfg.identity)
     rows = [record_row(r, i) for i, r in enumerate(records)]
     if not rows:
         return []
-    if (encryption := encryption_for(cfg)) is not None:  # privacy.encryption: stored as tokens
+    encryption = encryption_for(cfg)
+    if encryption is not None:  # privacy.encryption: stored as tokens
         rows = encrypt_record_rows(rows, encryption, cfg.identity.default_region)
-    reason = full_rebuild_reason(store, settings, cfg)
-    if reason is not None:
-        raise AccordError(f"cannot resolve records in real time: {reason}; run 'accord run' first")
     keys = list(dict.fromkeys((r["source"], r["record_key"]) for r in rows))
     with store.transaction():
         last_seq = int(store.scalar("SELECT last_value FROM profile_counters WHERE name = 'customer'"))
         before = _customers_of(store, keys)
-        store_records(store, list({(r["source"], r["record_key"]): r for r in rows}.values()), run_id)
-        store.create_temp_table("_ix_only", pa.table({
-            "source": pa.array([s for s, _ in keys], pa.string()),
-            "record_key": pa.array([k for _, k in keys], pa.string())}))
-        report = _resolve_delta(store, cfg, run_id, settings, only="_ix_only")
-        store.execute("DROP TABLE IF EXISTS _ix_only")
-        assert report is not None
+        report: IdentityReport | None = None
+        if len(keys) == 1 and encryption is None:  # the usual identify: one new record, placed directly
+            placed = place_record(store, cfg, settings, rows[-1], run_id)
+            if isinstance(placed, str):
+                log.debug("record %s:%s takes the batch path: %s", *keys[0], placed)
+            else:
+                report = placed
+        unique = list({(r["source"], r["record_key"]): r for r in rows}.values())
+        if report is None:
+            reason = full_rebuild_reason(store, settings, cfg)
+            if reason is not None:
+                raise AccordError(f"cannot resolve records in real time: {reason}; run 'accord run' first")
+            store_records(store, unique, run_id)
+            store.create_temp_table("_ix_only", pa.table({
+                "source": pa.array([s for s, _ in keys], pa.string()),
+                "record_key": pa.array([k for _, k in keys], pa.string())}))
+            report = _resolve_delta(store, cfg, run_id, settings, only="_ix_only")
+            store.execute("DROP TABLE IF EXISTS _ix_only")
+            assert report is not None
+        else:
+            store_records(store, unique, run_id)
         merged: dict[str, list[str]] = {}
         if report.scope:
             # customer_identifiers: the caller's real-time rows now; the next run's refresh takes the
             # customers this changed (their audit events, their records stored since).
-            profiles = build_profiles(store, cfg, None, run_id, scope=report.scope, actor=actor or run_id,
-                                      refresh_identifiers=False)
+            if report.mode == "realtime" and report.affected_records == 1 and not before:
+                # Placed alone and new: a new customer, without the general assignment's plan.
+                profiles = build_new_profile(store, cfg, *keys[0], run_id, actor=actor or run_id)
+            else:
+                profiles = build_profiles(store, cfg, None, run_id, scope=report.scope, actor=actor or run_id,
+                                          refresh_identifiers=False)
             for old, new in profiles.ids.merges:
                 merged.setdefault(new, []).append(old)
         after = {key: (c, int(store.scalar("SELECT seq FROM customers WHERE customer_id = ?", (c,))))

@@ -10,7 +10,7 @@ a family email) link nothing and are listed in the report.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -58,6 +58,22 @@ class RuleResult:
 def record_identifiers(records: pd.DataFrame, settings: IdentitySettings) -> pd.DataFrame:
     """One row per (rid, identifier type, value) from std_emails, std_phones and external_ids."""
     return _identifier_rows(records, settings)[1]
+
+
+def identifiers_of(record: Mapping[str, Any], settings: IdentitySettings) -> list[tuple[str, str]]:
+    """``record_identifiers`` of one standardized record, as (type, value) in the same order: its emails,
+    its phones, then its external ids in the order its JSON lists them (a real-time identify has one
+    record, and a frame for it costs milliseconds)."""
+    wanted = {t.name for t in settings.identifiers}
+    out: list[tuple[str, str]] = []
+    for type_, col in (("email", "std_emails"), ("phone", "std_phones")):
+        if type_ in wanted:
+            out += [(type_, v) for v in _as_list(record.get(col))]
+    for key, value in _as_map(record.get("external_ids")).items():
+        type_ = f"external:{key}"
+        if ("external" in wanted or type_ in wanted) and value not in (None, ""):
+            out.append((type_, str(value).strip()))
+    return out
 
 
 def _identifier_rows(records: pd.DataFrame, settings: IdentitySettings) -> tuple[np.ndarray, pd.DataFrame]:

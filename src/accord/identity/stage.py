@@ -49,6 +49,7 @@ from accord.identity.state import (
 )
 from accord.privacy.encryption import Encryption, blind_standardized, encryption_for, reveal_records
 from accord.standardize import standardize_records
+from accord.standardize.records import standardize_record
 from accord.store.backend import Store
 
 ProgressFactory = Callable[[str], Callable[[int, int], None]]
@@ -142,6 +143,10 @@ def load_records(store: Store, only: str | None = None) -> pd.DataFrame:
     return df
 
 
+NULL_WHEN_EMPTY = ("std_emails", "std_phones")
+"""Standardized list columns whose empty lists become nulls, so the model treats them as missing."""
+
+
 def prepare(records: pd.DataFrame, default_region: str, encryption: Encryption | None = None) -> pd.DataFrame:
     """Standardized records with empty lists as nulls (so the model treats them as missing).
 
@@ -150,9 +155,19 @@ def prepare(records: pd.DataFrame, default_region: str, encryption: Encryption |
     if encryption is not None:
         records = reveal_records(records, encryption)
     std = standardize_records(records, default_region)
-    for col in ("std_emails", "std_phones"):  # each row's list is its own already
+    for col in NULL_WHEN_EMPTY:  # each row's list is its own already
         std[col] = [v or None for v in std[col].tolist()]
     return blind_standardized(std, encryption) if encryption is not None else std
+
+
+def prepare_record(record: Mapping[str, Any], default_region: str) -> dict[str, Any]:
+    """``prepare`` for one record, without a frame (a one-row frame costs ~25 ms of set-up): the row
+    ``prepare`` would give, as a dict. No encryption: with ``privacy.encryption`` on, the real-time
+    path takes the batch path instead."""
+    std = standardize_record(record, default_region)
+    for col in NULL_WHEN_EMPTY:
+        std[col] = std[col] or None
+    return std
 
 
 CONSTRAINT_COLUMNS = ("rid", "source", "record_key", "std_dob", "external_ids", "std_given_name", "std_family_name")

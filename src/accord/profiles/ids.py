@@ -17,6 +17,7 @@ keeps its customer untouched, so the caller passes every record of any customer 
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -253,3 +254,31 @@ def _apply(store: Store, now: Any, actor: str, assigned: str = "record_customer"
     store.execute("INSERT INTO record_customer (source, record_key, customer_id, assigned_at, actor) "
                   "SELECT source, record_key, customer_id, ?, ? FROM _pc_new "
                   "WHERE old_id IS DISTINCT FROM customer_id", (now, actor))
+
+
+def assign_new_record(store: Store, source: str, record_key: str, run_id: str, actor: str | None = None) -> IdReport:
+    """A new record clustered alone (real-time placement's usual outcome): a new customer for it.
+
+    What ``assign_customer_ids(partial=True)`` writes for such a cluster — the customer, its record,
+    one ``created`` event ('new records'; no evidence: no other record is in its cluster) — without
+    that plan's temp tables, which cost more than the rest of an identify call. The caller has checked
+    that the record has no customer and is the only record of its cluster."""
+    actor = actor or run_id
+    report = IdReport(run_id, records=1, customers=1, created=1, events=1)
+    clock = time.perf_counter()
+    now = utcnow()
+    with store.transaction():
+        seq = reserve(store, "customer", 1)
+        customer_id = format_id(seq)
+        store.execute("INSERT INTO customers (customer_id, seq, status, merged_into, created_at, created_by, "
+                      "retired_at) VALUES (?, ?, 'active', NULL, ?, ?, NULL)", (customer_id, seq, now, actor))
+        store.execute("INSERT INTO record_customer (source, record_key, customer_id, assigned_at, actor) "
+                      "VALUES (?, ?, ?, ?, ?)", (source, record_key, customer_id, now, actor))
+        event = reserve(store, "audit", 1)
+        store.execute(store.type_sql(
+            "INSERT INTO identity_audit (event_id, occurred_at, actor, kind, customer_id, other_customer_id, "
+            "records, reason, evidence) VALUES (?, ?, ?, 'created', ?, NULL, CAST(? AS ${JSON}), 'new records', "
+            "CAST('[]' AS ${JSON}))"), (event, now, actor, customer_id, json.dumps([f"{source}:{record_key}"])))
+    report.customer_ids = [customer_id]
+    report.timings["total"] = round(time.perf_counter() - clock, 3)
+    return report

@@ -6,12 +6,16 @@ because names, cities and phone numbers repeat a lot. Phone lists take Arrow for
 the common cases (``standardize_phone_cells``) and names are cleaned once per
 distinct given and family name; the other expensive fields (streets, emails)
 fan out over processes when there are many distinct values.
+
+``standardize_record`` gives one record's values without a frame, for the real-time
+path: both run the same per-value functions over the same steps (``FIELD_STEPS``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -147,6 +151,51 @@ def _country_row(raw: Any) -> tuple:
     return code, _NO_FLAGS if code else ("unknown_country",)
 
 
+def record_region(std_country: str | None, default_region: str) -> str:
+    """The region that sets a record's phone numbering plan, postcode rules and date order: its
+    standardized country, else ``default_region`` (which stands in for none or an unrecognised one)."""
+    return default_region.upper() if std_country is None else std_country
+
+
+# Derived inputs of the steps after the country: not record columns (a record's own "region" column
+# is its state or province, which no step reads).
+REGION = "<region>"
+MONTH_FIRST = "<month_first>"
+
+
+@dataclass(frozen=True)
+class FieldStep:
+    """One per-value function, the inputs it reads (record columns, or REGION / MONTH_FIRST) and the
+    std columns its value fields fill; its last result field is its quality flags. ``batch``, when
+    given, computes what ``fn`` would for many distinct combinations at once (frames only)."""
+
+    fn: Callable[..., tuple]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    batch: Callable[..., list[tuple]] | None = None
+
+
+COUNTRY_STEP = FieldStep(_country_row, ("country",), ("std_country",))
+"""First, because the region it gives feeds the phone, postcode and date steps."""
+
+FIELD_STEPS = (
+    FieldStep(_name_row, ("given_name", "family_name", "full_name"),
+              ("std_given_name", "std_family_name", "std_given_initial", "std_name_group",
+               "std_family_name_metaphone"), _name_rows),
+    FieldStep(_email_row, ("emails",), ("std_emails", "std_email", "std_email_user")),
+    FieldStep(_phone_row, ("phones", REGION), ("std_phones", "std_phone"), _phone_rows),
+    FieldStep(_street_row, ("street",), ("std_street", "std_house_number", "std_unit")),
+    FieldStep(_city_row, ("city",), ("std_city",)),
+    FieldStep(_postcode_row, ("postcode", REGION), ("std_postcode",)),
+    FieldStep(_dob_row, ("date_of_birth", MONTH_FIRST), ("std_dob",)),
+    FieldStep(_company_row, ("company",), ("std_company",)),
+)
+"""The steps after the country, in the order their quality flags are listed."""
+
+LIST_COLUMNS = ("std_emails", "std_phones")
+"""Std columns that hold a list per record (the row functions give tuples)."""
+
+
 def _apply_chunk(fn: Callable[..., tuple], rows: list[tuple]) -> list[tuple]:
     return [fn(*row) for row in rows]
 
@@ -261,34 +310,51 @@ def standardize_records(df: pd.DataFrame, default_region: str = "US", *,
 
     workers = workers if workers is not None else (os.cpu_count() or 1)
     std = _Standardizer(df, workers)
+    values: dict[str, Any] = {}
     try:
-        (std_country,) = std.map(_country_row, [column("country")])
-        region = np.where(pd.isna(std_country), default_region.upper(), std_country).astype(object)
-        month_first = np.array([writes_month_first(r) for r in pd.unique(region)], dtype=bool)
-        month_first_by_row = month_first[pd.factorize(region)[0]] if n_rows else np.zeros(0, bool)
-
-        given, family, initial, group, metaphone = std.map(
-            _name_row, [column("given_name"), column("family_name"), column("full_name")], batch=_name_rows)
-        emails, email, email_user = std.map(_email_row, [column("emails")])
-        phones, phone = std.map(_phone_row, [column("phones"), region], batch=_phone_rows)
-        street, house_number, unit = std.map(_street_row, [column("street")])
-        (city,) = std.map(_city_row, [column("city")])
-        (postcode,) = std.map(_postcode_row, [column("postcode"), region])
-        (dob,) = std.map(_dob_row, [column("date_of_birth"), month_first_by_row])
-        (company,) = std.map(_company_row, [column("company")])
-        flags = std.quality_flags(n_rows)
+        values.update(zip(COUNTRY_STEP.outputs, std.map(COUNTRY_STEP.fn, [column(n) for n in COUNTRY_STEP.inputs])))
+        country_codes, countries = pd.factorize(values["std_country"], use_na_sentinel=True)
+        regions = np.array([record_region(None, default_region)]
+                           + [record_region(c, default_region) for c in countries], dtype=object)
+        region = regions[country_codes + 1]  # code -1 (no country) takes the first
+        month_first = np.array([writes_month_first(r) for r in regions], dtype=bool)[country_codes + 1]
+        derived = {REGION: region, MONTH_FIRST: month_first}
+        for step in FIELD_STEPS:
+            inputs = [derived[name] if name in derived else column(name) for name in step.inputs]
+            values.update(zip(step.outputs, std.map(step.fn, inputs, batch=step.batch)))
+        values["quality_flags"] = std.quality_flags(n_rows)
     finally:
         std.close()
 
+    for name in LIST_COLUMNS:
+        values[name] = _lists(values[name])
     out = df.copy()
-    for name, values in {
-        "std_given_name": given, "std_family_name": family, "std_given_initial": initial,
-        "std_name_group": group, "std_family_name_metaphone": metaphone,
-        "std_emails": _lists(emails), "std_email": email, "std_email_user": email_user,
-        "std_phones": _lists(phones), "std_phone": phone,
-        "std_street": street, "std_house_number": house_number, "std_unit": unit,
-        "std_city": city, "std_postcode": postcode, "std_country": std_country,
-        "std_dob": dob, "std_company": company, "quality_flags": flags,
-    }.items():
-        out[name] = pd.Series(values, index=df.index, dtype=object)
+    for name in STANDARD_COLUMNS:
+        out[name] = pd.Series(values[name], index=df.index, dtype=object)
+    return out
+
+
+def standardize_record(record: Mapping[str, Any], default_region: str = "US") -> dict[str, Any]:
+    """One record as ``standardize_records`` gives its row: the record's own keys as they were, plus
+    the std_* values and quality_flags (lists as lists), without a frame.
+
+    For the real-time path, where a frame's set-up costs far more than the record itself: the same
+    per-value functions over the same steps, so the values are the batch's, value for value. A key the
+    record lacks is null, as a column the frame lacks is.
+    """
+    *fields, flags = COUNTRY_STEP.fn(*[record.get(name) for name in COUNTRY_STEP.inputs])
+    values: dict[str, Any] = dict(zip(COUNTRY_STEP.outputs, fields))
+    quality_flags = list(flags)
+    region = record_region(values["std_country"], default_region)
+    derived = {REGION: region, MONTH_FIRST: writes_month_first(region)}
+    for step in FIELD_STEPS:
+        *fields, flags = step.fn(*[derived[name] if name in derived else record.get(name)
+                                   for name in step.inputs])
+        values.update(zip(step.outputs, fields))
+        quality_flags.extend(flags)
+    values["quality_flags"] = quality_flags
+    for name in LIST_COLUMNS:
+        values[name] = list(values[name])
+    out = dict(record)
+    out.update((name, values[name]) for name in STANDARD_COLUMNS)
     return out
