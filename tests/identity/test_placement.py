@@ -193,3 +193,29 @@ def test_the_linked_records_are_walked_through_edges_that_can_merge_only(store, 
     assert placement._linked(store, {"d"}, 0.6) == {"a", "b", "c", "d", "e"}
     monkeypatch.setattr(placement, "MAX_LINKED", 2)
     assert placement._linked(store, {"a"}, 0.95) is None  # more than MAX_LINKED: the batch path
+
+
+def test_warming_loads_the_model_and_the_totals_before_the_first_call(resolved, store, settings):
+    placement._MODELS.clear()
+    assert placement.warm(store, CFG, settings) is None
+    loaded = placement._MODELS[store]
+    assert set(loaded.frequencies._totals) == {"std_given_name", "std_family_name", "std_postcode", "std_city"}
+    seen = []
+    real = store.fetchone
+
+    def fetchone(sql, params=()):
+        seen.append(sql)
+        return real(sql, params)
+
+    store.fetchone = fetchone  # type: ignore[method-assign]
+    try:
+        resolve_records(store, CFG, [{"source": "api", "record_key": "u-warm", "given_name": "Wanda",
+                                      "family_name": "Smith", "city": "Boston"}], settings=settings)
+    finally:
+        del store.fetchone
+    assert not [s for s in seen if "identity_models" in s and "settings" in s]  # the model was not loaded again
+    assert placement._MODELS[store] is loaded
+
+
+def test_warming_a_store_with_nothing_resolved_says_why(store, settings):
+    assert placement.warm(store, CFG, settings) == "no saved model fits the configuration"

@@ -55,6 +55,12 @@ def create_app(cfg: ProjectConfig, environ: Mapping[str, str] | None = None, *, 
                 app.state.api_keys = await worker.call(lambda store: sync_keys(store, keys, now_utc()))
             else:
                 app.state.api_keys = await worker.call(load_keys)
+            warm = getattr(stitcher.model, "warm", None)
+            if warm is not None:  # the model and its frequencies loaded now, not by the first identify
+                try:
+                    await worker.call(warm)
+                except Exception:  # serving goes on; the first identify loads them instead
+                    log.exception("could not load the identity model ahead of the first identify")
             if not app.state.api_keys:
                 log.warning("no API keys: set ACCORD_WRITE_KEY (or api.keys in accord.yaml); "
                             "until then every /v1 call answers 401")

@@ -57,19 +57,36 @@ def person_fields(record: dict[str, Any]) -> bool:
     return any(record.get(f) for f in ("given_name", "family_name", "full_name", "emails", "phones"))
 
 
-def incremental_model(cfg: Any) -> ModelMatch:
-    """The model path through ``resolve_records`` for the project ``cfg``."""
+class IncrementalModel:
+    """The model path through ``resolve_records`` for the project ``cfg`` (a ``ModelMatch``)."""
 
-    def match(store: Store, record: dict[str, Any]) -> str | None:
+    def __init__(self, cfg: Any) -> None:
+        self.cfg = cfg
+
+    def __call__(self, store: Store, record: dict[str, Any]) -> str | None:
         try:
             from accord.identity.incremental import resolve_records
         except ImportError:  # identity without incremental resolution: stitching stays deterministic
             return None
         try:
-            assignments = resolve_records(store, cfg, [record], run_id="api:identify", actor="api")
+            assignments = resolve_records(store, self.cfg, [record], run_id="api:identify", actor="api")
         except AccordError as exc:  # e.g. nothing resolved yet: no model to score against
             log.debug("model path skipped: %s", exc)
             return None
         return assignments[0].customer_id if assignments else None
 
-    return match
+    def warm(self, store: Store) -> None:
+        """Load what the first identify would (the model, the term-frequency totals) on ``store``, the
+        connection identify calls will use: a server calls it at start."""
+        try:
+            from accord.identity.placement import warm
+        except ImportError:  # pragma: no cover - identity without real-time placement
+            return
+        reason = warm(store, self.cfg)
+        if reason is not None:
+            log.info("real-time placement not ready yet: %s", reason)
+
+
+def incremental_model(cfg: Any) -> IncrementalModel:
+    """The model path through ``resolve_records`` for the project ``cfg``."""
+    return IncrementalModel(cfg)

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
 
 from accord.clock import Stopwatch
 from accord.config import ProjectConfig
@@ -43,7 +42,7 @@ from accord.identity.clustering import ClusterResult, cluster_id_for
 from accord.identity.model import IdentityModel, input_columns, term_frequency_columns
 from accord.identity.rules import apply_rules, identifiers_of
 from accord.identity.scorer import PairScorer, probability
-from accord.identity.settings import IdentitySettings
+from accord.identity.settings import IdentitySettings, identity_settings
 from accord.identity.stage import (
     IdentityReport,
     clustering_hash,
@@ -66,7 +65,7 @@ from accord.identity.state import (
     _list_sql,
     edges_touching,
     frame_from_state,
-    state_table,
+    state_row,
 )
 from accord.store.backend import Store
 
@@ -115,6 +114,16 @@ class TermFrequencies:
             with self._lock:
                 self._totals[column] = hit
         return hit[1]
+
+    def read_totals(self, store: Store, columns: list[str]) -> None:
+        """Every column's total in one pass over the table (a server's start, ahead of the first call)."""
+        if not columns:
+            return
+        row = store.fetchone("SELECT " + ", ".join(f"COUNT({c})" for c in columns) + " FROM identity_standardized")
+        now = time.monotonic()
+        with self._lock:
+            for column, total in zip(columns, row or ()):
+                self._totals[column] = (now, int(total or 0))
 
     def shares(self, store: Store, column: str, new_value: str) -> Mapping[str, float]:
         """value -> its share of the column's non-null values, read when the scorer asks (a comparison
@@ -196,6 +205,17 @@ def _ready(store: Store, cfg: ProjectConfig, settings: IdentitySettings) -> _Loa
     if loaded is None or loaded.scorer is None:
         return "the saved model's comparisons need Splink's SQL"
     return loaded
+
+
+def warm(store: Store, cfg: ProjectConfig, settings: IdentitySettings | None = None) -> str | None:
+    """Load the model and read the term-frequency totals now, so the first identify does not (~0.5 s at a
+    million records); on the connection the placements will use. None, or why placement cannot run yet."""
+    settings = settings or identity_settings(cfg.identity)
+    loaded = _ready(store, cfg, settings)
+    if isinstance(loaded, str):
+        return loaded
+    loaded.frequencies.read_totals(store, term_frequency_columns(settings.model))
+    return None
 
 
 def _standardize(row: Mapping[str, Any], region: str) -> dict[str, Any]:
@@ -394,11 +414,10 @@ def place_record(store: Store, cfg: ProjectConfig, settings: IdentitySettings, r
 
     # The writes _resolve_delta makes: the record's state and identifiers, then the affected records'
     # identity rows and match edges replaced.
-    store.load_arrow("identity_standardized", state_table(new_row))
-    store.load_arrow("identity_record_identifiers", pa.table({
-        "rid": pa.array([rid] * len(new_ids), pa.string()),
-        "id_type": pa.array([t for t, _ in new_ids], pa.string()),
-        "value": pa.array([v for _, v in new_ids], pa.string())}))
+    store.execute(f"INSERT INTO identity_standardized ({', '.join(STATE_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' for _ in STATE_COLUMNS)})", state_row(std))
+    store.executemany("INSERT INTO identity_record_identifiers (rid, id_type, value) VALUES (?, ?, ?)",
+                      [(rid, t, v) for t, v in new_ids])
     if linked:
         keys = [split_rid(r) for r in sorted(linked)]
         where = " OR ".join("(source = ? AND record_key = ?)" for _ in keys)
@@ -406,8 +425,11 @@ def place_record(store: Store, cfg: ProjectConfig, settings: IdentitySettings, r
         ends = _in_list(linked)
         store.execute(f"DELETE FROM match_edges WHERE record_a IN ({ends})")
         store.execute(f"DELETE FROM match_edges WHERE record_b IN ({ends})")
-    affected_std = state[state["rid"].isin(affected)]
-    write_clusters(store, affected_std, result.clusters, result.edges, run_id)
+    if len(affected) == 1 and result.edges.empty:  # one identity row: no frame to convert
+        store.execute("INSERT INTO identity (source, record_key, cluster_id, run_id) VALUES (?, ?, ?, ?)",
+                      (row["source"], row["record_key"], result.clusters[rid], run_id))
+    else:
+        write_clusters(store, state[state["rid"].isin(affected)], result.clusters, result.edges, run_id)
     summarise(report, result)
     report.changed_records = 1
     report.affected_records = len(affected)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +87,12 @@ def state_table(std: pd.DataFrame) -> pa.Table:
         values = std[col].tolist() if col in std else [None] * len(std)
         data[col] = pa.array([_json_list(v) for v in values], pa.string())
     return pa.table(data)
+
+
+def state_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    """One prepared record's ``identity_standardized`` values, in ``STATE_COLUMNS`` order, as
+    ``state_table`` converts them (a real-time placement writes one row)."""
+    return tuple(_json_list(record.get(c)) if c in LIST_COLUMNS else _text(record.get(c)) for c in STATE_COLUMNS)
 
 
 def frame_from_state(table: pa.Table) -> pd.DataFrame:
