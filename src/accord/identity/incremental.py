@@ -382,8 +382,7 @@ def _score_in_store(store: Store, cfg: ProjectConfig, settings: IdentitySettings
     scored = store.fetch_arrow(model.scoring_sql(
         f"(SELECT {', '.join(selects)} FROM ({both}) r JOIN _ix_delta l ON l.rid = r.rid_l {' '.join(joins)})",
         cfg.identity.review_threshold) + " ORDER BY rid_l, rid_r").to_pandas()
-    for i in range(len(frequencies)):
-        store.execute(f"DROP TABLE IF EXISTS _ix_tf{i}")
+    store.drop_temp_table(*(f"_ix_tf{i}" for i in range(len(frequencies))))
     model.warnings_ = []
     edges = _pairs(scored)
     edges = edges[edges["record_a"] != edges["record_b"]]
@@ -459,8 +458,7 @@ def _touching(edges: pd.DataFrame, records: set[str]) -> pd.DataFrame:
 
 
 def _drop(store: Store) -> None:
-    for name in _TEMPS:
-        store.execute(f"DROP TABLE IF EXISTS {name}")
+    store.drop_temp_table(*_TEMPS)
 
 
 # --- real-time stitching -----------------------------------------------------------------------
@@ -521,7 +519,7 @@ def resolve_records(store: Store, cfg: ProjectConfig, records: Sequence[Mapping[
                 "source": pa.array([s for s, _ in keys], pa.string()),
                 "record_key": pa.array([k for _, k in keys], pa.string())}))
             report = _resolve_delta(store, cfg, run_id, settings, only="_ix_only")
-            store.execute("DROP TABLE IF EXISTS _ix_only")
+            store.drop_temp_table("_ix_only")
             assert report is not None
         else:
             store_records(store, unique, run_id)

@@ -462,7 +462,7 @@ def term_frequencies(store: Store, settings: IdentitySettings, values: Mapping[s
             f"(SELECT COUNT({col}) FROM identity_standardized) AS tf_{col} "
             f"FROM identity_standardized WHERE {where} GROUP BY {col}")
     if values is not None:
-        store.execute("DROP TABLE IF EXISTS _ix_tf_values")
+        store.drop_temp_table("_ix_tf_values")
     return out
 
 

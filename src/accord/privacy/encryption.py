@@ -222,7 +222,7 @@ def _update_stage(store: Store, out: dict[str, list[Any]]) -> None:
     store.create_temp_table("_pii_stage", pa.table({c: pa.array(v, pa.string()) for c, v in out.items()}))
     sets = ", ".join(f"{c} = u.{c}" for c in names)
     store.execute(f"UPDATE _stage SET {sets} FROM _pii_stage u WHERE _stage.record_key = u.record_key")
-    store.execute("DROP TABLE _pii_stage")
+    store.drop_temp_table("_pii_stage")
 
 
 def encrypt_quarantine_text(enc: Encryption | None, text: str) -> str:
@@ -422,7 +422,7 @@ def rotate_keys(store: Store, codec: PiiCodec, batch: int = 5000) -> RotationRep
                 sets = ", ".join(f"{c} = {_typed(store, c, f'u.v{i}')}" for i, c in enumerate(columns))
                 where = " AND ".join(f"{table}.{k} = u.k{i}" for i, k in enumerate(key_cols))
                 store.execute(f"UPDATE {table} SET {sets} FROM _pii_rotation u WHERE {where}")
-                store.execute("DROP TABLE _pii_rotation")
+                store.drop_temp_table("_pii_rotation")
             report.tables[table] = report.tables.get(table, 0) + len(chunk)
     with store.transaction():
         now = utcnow()

@@ -155,7 +155,7 @@ def drop_suppressed_stage(store: Store, source: Any, region: str = "US") -> int:
     if hits:
         store.create_temp_table("_suppressed", pa.table({"record_key": pa.array(hits, pa.string())}))
         store.execute("DELETE FROM _stage WHERE record_key IN (SELECT record_key FROM _suppressed)")
-        store.execute("DROP TABLE _suppressed")
+        store.drop_temp_table("_suppressed")
     return len(hits)
 
 

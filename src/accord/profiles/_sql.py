@@ -23,8 +23,8 @@ def temp_as(store: Store, name: str, select_sql: str) -> None:
 
 
 def drop_temp(store: Store, *names: str) -> None:
-    for name in names:
-        store.execute(f"DROP TABLE IF EXISTS {name}")
+    """Drop session temp tables (PostgreSQL keeps small ones for reuse: ``Store.drop_temp_table``)."""
+    store.drop_temp_table(*names)
 
 
 def reserve(store: Store, counter: str, n: int) -> int:

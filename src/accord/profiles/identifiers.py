@@ -108,7 +108,7 @@ def refresh_customer_identifiers(store: Store, customer_ids: Iterable[str] | Non
     since_audit = watermark(store, AUDIT_WATERMARK)
     scoped = customer_ids is not None and since is not None and since_audit is not None
     _follow_merges(store)
-    store.execute("DROP TABLE IF EXISTS _ci_new")
+    store.drop_temp_table("_ci_new")
     store.execute(store.type_sql(
         "CREATE TEMP TABLE _ci_new (id_type TEXT, value TEXT, customer_id TEXT, origin TEXT, "
         "first_seen TIMESTAMP, last_seen TIMESTAMP)"))
@@ -135,8 +135,7 @@ def refresh_customer_identifiers(store: Store, customer_ids: Iterable[str] | Non
     _events_and_signals(store, index)  # none wanted when no event or signal carries an anonymous id
     _write_difference(store, ACTIVITY_ORIGINS, index)
     lap("events")
-    for name in ("_ci_new", "_ci_scope", "_ci_old", "_ci_del", "_ci_upd", "_ci_ins"):
-        store.execute(f"DROP TABLE IF EXISTS {name}")
+    store.drop_temp_table("_ci_new", "_ci_scope", "_ci_old", "_ci_del", "_ci_upd", "_ci_ins")
     set_watermark(store, REFRESH_WATERMARK, _micros(started))
     set_watermark(store, AUDIT_WATERMARK, int(store.scalar("SELECT COALESCE(MAX(event_id), 0) FROM identity_audit")))
     identifiers = int(store.scalar("SELECT COUNT(*) FROM customer_identifiers") or 0)
@@ -163,7 +162,7 @@ def _scope_table(store: Store, customer_ids: list[str], since_audit: int, since:
     the identity of an event or identify signal received since ``since`` (its anonymous id may now
     name the customer)."""
     store.create_temp_table("_ci_given", pa.table({"customer_id": pa.array(customer_ids, pa.string())}))
-    store.execute("DROP TABLE IF EXISTS _ci_scope")
+    store.drop_temp_table("_ci_scope")
     store.execute("CREATE TEMP TABLE _ci_scope (customer_id TEXT)")
     store.execute("""
         INSERT INTO _ci_scope (customer_id)
@@ -191,7 +190,7 @@ def _scope_table(store: Store, customer_ids: list[str], since_audit: int, since:
             SELECT DISTINCT ci.customer_id FROM customer_identifiers ci
             JOIN (SELECT DISTINCT user_id FROM identity_signals WHERE received_at >= ? AND {anonymous}) s
               ON ci.id_type = 'user_id' AND ci.value = s.user_id""", (since,))
-    store.execute("DROP TABLE IF EXISTS _ci_given")
+    store.drop_temp_table("_ci_given")
 
 
 def _record_and_golden(store: Store, scoped: bool, index: str,
@@ -219,7 +218,7 @@ def _record_and_golden(store: Store, scoped: bool, index: str,
                COALESCE(sr.source_updated_at, sr.valid_from) AS last_seen
         FROM {records} rc JOIN {sources} sr ON sr.source = rc.source AND sr.record_key = rc.record_key
         WHERE sr.deleted_at IS NULL AND sr.external_ids IS NOT NULL""")
-    store.execute("DROP TABLE IF EXISTS _ci_rc")
+    store.drop_temp_table("_ci_rc")
     temp_as(store, "_ci_pairs", f"SELECT * FROM ({_external_id_pairs(store, '_ci_records')}) x "
                                 "WHERE value IS NOT NULL AND value <> ''")
     _add_wanted(store, "record", """
@@ -228,8 +227,7 @@ def _record_and_golden(store: Store, scoped: bool, index: str,
         UNION
         SELECT 'user_id', value, customer_id, MIN(first_seen), MAX(last_seen) FROM _ci_pairs GROUP BY 1, 2, 3""",
                 index)
-    store.execute("DROP TABLE IF EXISTS _ci_records")
-    store.execute("DROP TABLE IF EXISTS _ci_pairs")
+    store.drop_temp_table("_ci_records", "_ci_pairs")
     golden_scope = " AND customer_id IN (SELECT customer_id FROM _ci_scope)" if scoped else ""
     _add_wanted(store, "golden", f"""
         SELECT CASE attribute WHEN 'emails' THEN 'email' ELSE 'phone' END AS id_type,

@@ -141,7 +141,7 @@ def build_profile_documents(store: Store, customer_ids: Iterable[str] | None = N
                 "customer_id": pa.array(list(built), pa.string()),
                 "document": pa.array([orjson.dumps(d).decode() for d in built.values()], pa.string()),
                 "built_at": pa.array([now] * len(built), pa.timestamp("us"))}))
-            store.execute("DROP TABLE IF EXISTS _pd_ids")
+            store.drop_temp_table("_pd_ids")
         stored += len(built)
     return stored
 
@@ -208,4 +208,4 @@ def invalidate_profile_documents(store: Store, customer_ids: Iterable[str] | Non
         # for 500 ids, whatever the table holds).
         store.create_temp_table("_pd_invalid", pa.table({"customer_id": pa.array(ids, pa.string())}))
         store.execute("DELETE FROM profile_documents WHERE customer_id IN (SELECT customer_id FROM _pd_invalid)")
-        store.execute("DROP TABLE IF EXISTS _pd_invalid")
+        store.drop_temp_table("_pd_invalid")

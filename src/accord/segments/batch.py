@@ -48,8 +48,7 @@ def evaluate_segments(store: Store, cfg: Any, run_id: str | None, *, names: list
             # Every condition decided in one pass over the customers' features, kept in a table so the
             # members of each segment are read from it rather than the features computed again per segment.
             sql, params = compile_flags({s.name: s.effective for s in segments}, store.dialect, now)
-            for table in ("_seg_flags", "_seg_new"):
-                store.execute(f"DROP TABLE IF EXISTS {table}")
+            store.drop_temp_table("_seg_flags", "_seg_new")
             # In customer order, which the members keep (see apply_new_members).
             store.execute(f"CREATE TEMP TABLE _seg_flags AS {sql} ORDER BY customer_id", params)
             store.execute("CREATE TEMP TABLE _seg_new (segment TEXT, customer_id TEXT)")
@@ -62,8 +61,7 @@ def evaluate_segments(store: Store, cfg: Any, run_id: str | None, *, names: list
             watch.lap("membership")
             report.webhooks_queued = enqueue_batch_changes(store, cfg, now, "batch")
             watch.lap("webhooks")
-            for table in ("_seg_flags", "_seg_new", "_seg_scope", "_seg_changes"):
-                store.execute(f"DROP TABLE IF EXISTS {table}")
+            store.drop_temp_table("_seg_flags", "_seg_new", "_seg_scope", "_seg_changes")
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 

@@ -224,5 +224,4 @@ def _write(store: Store, cfg: Any, report: ClusterReport, ids: list[str], segmen
             "VALUES (?, ?, ?, CAST(? AS ${JSON}), CAST(? AS ${JSON}), CAST(? AS ${JSON}))"),
             (report.run_id, now, report.k, json.dumps(report.features), json.dumps(report.silhouette),
              json.dumps(report.clusters)))
-        for table in ("_seg_new", "_seg_scope", "_seg_changes"):
-            store.execute(f"DROP TABLE IF EXISTS {table}")
+        store.drop_temp_table("_seg_new", "_seg_scope", "_seg_changes")

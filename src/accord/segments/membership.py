@@ -83,7 +83,7 @@ def apply_new_members(store: Store, now: datetime, how: str, run_id: str | None)
     """Diff ``_seg_new`` (segment, customer_id: who is in now) against the open stints of the segments
     in ``_seg_scope`` (segment); record enters and exits; leave them in ``_seg_changes``.
     Returns per segment: entered, exited, members. The caller holds the transaction."""
-    store.execute("DROP TABLE IF EXISTS _seg_changes")
+    store.drop_temp_table("_seg_changes")
     store.execute("CREATE TEMP TABLE _seg_changes (segment TEXT, customer_id TEXT, kind TEXT)")
     if not store.fetchone("SELECT 1 FROM segment_membership o JOIN _seg_scope s ON s.segment = o.segment "
                           "WHERE o.exited_at IS NULL LIMIT 1"):

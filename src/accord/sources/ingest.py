@@ -154,8 +154,7 @@ def _ingest_read(store: Store, source: SourceConfig, result: ReadResult, run_id:
                 _merge_events(store, source, result.file, run_id, now, report)
             report.unchanged += seen_rows
             _record_quarantine(store, source, result.file, all_rejects, run_id, now, full_snapshot, encryption)
-            store.execute("DROP TABLE _stage")
-            store.execute("DROP TABLE _seen")
+            store.drop_temp_table("_stage", "_seen")
     finally:
         mapper.close()
     return report
@@ -189,7 +188,7 @@ def _drop_duplicate_keys(store: Store, result: ReadResult) -> list[Reject]:
     for table in ("_stage", "_seen"):
         store.execute(f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM _dups d "
                       f"WHERE d.record_key = {table}.record_key AND d.line = {table}._line)")
-    store.execute("DROP TABLE _dups")
+    store.drop_temp_table("_dups")
     return rejects
 
 
@@ -250,8 +249,8 @@ def _merge_people(store: Store, source: SourceConfig, file: str, run_id: str, no
         report.deleted = store.scalar(f"SELECT count(*) FROM source_records WHERE {missing}", (name,))
         if report.deleted:
             store.execute(f"UPDATE source_records SET deleted_at = ?, run_id = ? WHERE {missing}", (now, run_id, name))
-        store.execute("DROP TABLE _quarantined_keys")
-    store.execute("DROP TABLE _diff")
+        store.drop_temp_table("_quarantined_keys")
+    store.drop_temp_table("_diff")
 
 
 def _merge_events(store: Store, source: SourceConfig, file: str, run_id: str, now: datetime,

@@ -54,13 +54,12 @@ def create_temp(store: Store, table: str) -> str:
     """The start of a statement (re)creating temporary ``table``: ``<this> AS SELECT ...``."""
     if store.dialect == "duckdb":
         return f"CREATE OR REPLACE TEMP TABLE {table}"
-    store.execute(f"DROP TABLE IF EXISTS {table}")
+    store.drop_temp_table(table)
     return f"CREATE TEMP TABLE {table}"
 
 
 def drop(store: Store, *tables: str) -> None:
-    for table in tables:
-        store.execute(f"DROP TABLE IF EXISTS {table}")
+    store.drop_temp_table(*tables)
 
 
 def _belongs_sql(identifiers: set[Identifier]) -> tuple[str, list[Any]]:

@@ -52,7 +52,7 @@ class GivesWay(Protocol):
 
 
 _STATEMENTS = frozenset({"execute", "executemany", "fetchall", "fetchone", "scalar", "fetch_arrow", "load_arrow",
-                         "create_temp_table", "insert_new"})
+                         "create_temp_table", "create_temp_table_as", "drop_temp_table", "insert_new"})
 
 
 class _GivingWay:
