@@ -136,16 +136,18 @@ class _Shares(Mapping[str, float]):
     def __init__(self, frequencies: TermFrequencies, store: Store, column: str, new_value: str) -> None:
         self._of, self._store, self._column, self._new = frequencies, store, column, new_value
         self._denominator: int | None = None
+        self._seen: dict[str, float | None] = {}  # one placement asks for the same values again and again
 
     def get(self, value: Any, default: Any = None) -> Any:  # type: ignore[override]
         if value is None:
             return default
-        n = self._of.count(self._store, self._column, value) + (1 if value == self._new else 0)
-        if not n:
-            return default
-        if self._denominator is None:
-            self._denominator = self._of.total(self._store, self._column) + 1
-        return n / self._denominator
+        if value not in self._seen:
+            n = self._of.count(self._store, self._column, value) + (1 if value == self._new else 0)
+            if n and self._denominator is None:
+                self._denominator = self._of.total(self._store, self._column) + 1
+            self._seen[value] = n / self._denominator if n and self._denominator else None
+        found = self._seen[value]
+        return default if found is None else found
 
     def __getitem__(self, value: str) -> float:
         found = self.get(value)
@@ -240,9 +242,14 @@ def _candidates(store: Store, columns: list[str], std: Mapping[str, Any], rules:
     return None if len(rows) > MAX_CANDIDATES else rows
 
 
+Edge = tuple[str, str, float, float]
+"""A model edge: (record_a, record_b, probability, match_weight), record_a < record_b."""
+
+
 def _score(loaded: _Loaded, store: Store, std: Mapping[str, Any], candidates: list[dict[str, Any]],
-           threshold: float, tf_columns: list[str]) -> pd.DataFrame:
-    """The model edges of the new record (``IdentityModel.predict_new``'s columns and order)."""
+           threshold: float, tf_columns: list[str]) -> list[Edge]:
+    """The model edges of the new record at or above ``threshold`` (``IdentityModel.predict_new``'s, in
+    its order)."""
     assert loaded.scorer is not None
     left = {"rid": std["rid"], **{c: std.get(c) for c in loaded.columns}}
     for col in LIST_COLUMNS:
@@ -260,10 +267,13 @@ def _score(loaded: _Loaded, store: Store, std: Mapping[str, Any], candidates: li
         weight = loaded.scorer.match_weight(left, right, tfs)
         if weight >= least:
             seen[(min(a, b), max(a, b))] = (probability(weight), weight)
-    keys = sorted(seen)
-    return pd.DataFrame({"record_a": [a for a, _ in keys], "record_b": [b for _, b in keys],
-                         "probability": pd.Series([seen[k][0] for k in keys], dtype=float),
-                         "match_weight": pd.Series([seen[k][1] for k in keys], dtype=float)})
+    return [(a, b, *seen[(a, b)]) for a, b in sorted(seen)]
+
+
+def _edge_frame(edges: list[Edge]) -> pd.DataFrame:
+    return pd.DataFrame({"record_a": [e[0] for e in edges], "record_b": [e[1] for e in edges],
+                         "probability": pd.Series([e[2] for e in edges], dtype=float),
+                         "match_weight": pd.Series([e[3] for e in edges], dtype=float)})
 
 
 def _holders(store: Store, values: Iterable[tuple[str, str]]) -> set[str]:
@@ -393,8 +403,7 @@ def place_record(store: Store, cfg: ProjectConfig, settings: IdentitySettings, r
 
     auto = cfg.identity.auto_merge_threshold
     holders = _holders(store, new_ids) - {rid}
-    strong = model_edges[model_edges["probability"] >= auto]
-    seeds = holders | set(strong["record_a"]) | set(strong["record_b"])
+    seeds = holders | {r for a, b, p, _ in model_edges if p >= auto for r in (a, b)}
     seeds.discard(rid)
     linked = _linked(store, seeds, auto) if seeds else set()
     if linked is None:
@@ -402,14 +411,15 @@ def place_record(store: Store, cfg: ProjectConfig, settings: IdentitySettings, r
     affected = linked | {rid}
     lap("affected")
 
-    new_row = pd.DataFrame([{c: std.get(c) for c in STATE_COLUMNS}], dtype=object)
-    if linked or len(model_edges):
+    state: pd.DataFrame | None = None
+    if linked or model_edges:
+        new_row = pd.DataFrame([{c: std.get(c) for c in STATE_COLUMNS}], dtype=object)
         result, state = _cluster(store, cfg, settings, report, rid, new_row, affected, linked, holders, new_ids,
-                                 model_edges, loaded.version)
+                                 _edge_frame(model_edges), loaded.version)
     else:  # nothing pairs with it, it shares no identifier: a cluster of its own
         empty = pd.DataFrame(columns=["record_a", "record_b", "probability", "match_weight", "rule_or_model",
                                       "status", "reason"])
-        result, state = ClusterResult({rid: cluster_id_for([rid])}, empty), new_row
+        result = ClusterResult({rid: cluster_id_for([rid])}, empty)
     lap("cluster")
 
     # The writes _resolve_delta makes: the record's state and identifiers, then the affected records'
@@ -429,6 +439,7 @@ def place_record(store: Store, cfg: ProjectConfig, settings: IdentitySettings, r
         store.execute("INSERT INTO identity (source, record_key, cluster_id, run_id) VALUES (?, ?, ?, ?)",
                       (row["source"], row["record_key"], result.clusters[rid], run_id))
     else:
+        assert state is not None
         write_clusters(store, state[state["rid"].isin(affected)], result.clusters, result.edges, run_id)
     summarise(report, result)
     report.changed_records = 1
