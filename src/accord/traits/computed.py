@@ -13,7 +13,7 @@ from typing import Any
 
 from accord.store.backend import Store
 from accord.traits.dialect import first_by, iso_text, num, text_order, to_number
-from accord.traits.events import TABLE, PropertyColumns, create_temp
+from accord.traits.events import TABLE, PropertyColumns
 from accord.traits.settings import EventFilter, TraitSpec
 
 NUMERIC_AGGREGATES = {"sum": "sum", "avg": "avg", "min": "min", "max": "max"}
@@ -113,20 +113,20 @@ def build_separate_tables(store: Store, specs: dict[str, TraitSpec], columns: Pr
         table = f"_trait_c{i}"
         if spec.aggregation == "most_frequent":
             # The most frequent value; a tie goes to the value that sorts first, the same on both engines.
-            sql = (f"{create_temp(store, table)} AS SELECT customer_id, value FROM (SELECT customer_id, value, "
+            sql = (f"SELECT customer_id, value FROM (SELECT customer_id, value, "
                    f"row_number() OVER (PARTITION BY customer_id ORDER BY n DESC, {text_order(store, 'value')}) AS rn "
                    f"FROM (SELECT customer_id, {value} AS value, count(*) AS n FROM {TABLE} "
                    f"WHERE {cond.sql} AND {value} IS NOT NULL GROUP BY customer_id, {value}) g) r WHERE rn = 1")
         else:
             # Distinct values in byte order, at most ``limit``, as a JSON list.
-            sql = (f"{create_temp(store, table)} AS SELECT customer_id, "
+            sql = (f"SELECT customer_id, "
                    f"'[' || string_agg(CAST(to_json(value) AS TEXT), ',' ORDER BY {text_order(store, 'value')}) "
                    f"|| ']' AS value FROM (SELECT customer_id, value, "
                    f"row_number() OVER (PARTITION BY customer_id ORDER BY {text_order(store, 'value')}) AS rn "
                    f"FROM (SELECT DISTINCT customer_id, {value} AS value FROM {TABLE} "
                    f"WHERE {cond.sql} AND {value} IS NOT NULL) d) r WHERE rn <= {int(spec.limit)} "
                    f"GROUP BY customer_id")
-        store.execute(sql, cond.params)
+        store.create_temp_table_as(table, sql, cond.params)
         tables.append(table)
     return tables
 

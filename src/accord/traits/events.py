@@ -50,14 +50,6 @@ class PropertyColumns:
         return self.paths[path]
 
 
-def create_temp(store: Store, table: str) -> str:
-    """The start of a statement (re)creating temporary ``table``: ``<this> AS SELECT ...``."""
-    if store.dialect == "duckdb":
-        return f"CREATE OR REPLACE TEMP TABLE {table}"
-    store.drop_temp_table(table)
-    return f"CREATE TEMP TABLE {table}"
-
-
 def drop(store: Store, *tables: str) -> None:
     store.drop_temp_table(*tables)
 
@@ -103,9 +95,9 @@ def build_trait_events(store: Store, settings: TraitsSettings, columns: Property
         # The customer's candidate events by index (see accord.traits.lookups), then the exact rule over them.
         identifiers = customer_identifiers(store, customer_id)
         found, found_params = events_sql(store, identifiers, OWN_COLUMNS)
-        store.execute(f"{create_temp(store, OWN_TABLE)} AS {found}", found_params)
+        store.create_temp_table_as(OWN_TABLE, found, found_params)
         where, where_params = _belongs_sql(identifiers)
-        store.execute(f"{create_temp(store, TABLE)} AS SELECT CAST(? AS TEXT) AS customer_id, {columns_sql} "
+        store.create_temp_table_as(TABLE, f"SELECT CAST(? AS TEXT) AS customer_id, {columns_sql} "
                       f"FROM (SELECT DISTINCT ON (event_id) * FROM {OWN_TABLE}) e WHERE {where} AND e.ts <= ?",
                       [customer_id, *params, *where_params, as_of])
         drop(store, OWN_TABLE)
@@ -117,8 +109,8 @@ def build_trait_events(store: Store, settings: TraitsSettings, columns: Property
     # Every customer: events by identity, then by anonymous id where the identity did not already give the
     # event to that same customer — the union of both without a dedupe over every event.
     identity = event_identity_value("e")
-    store.execute(
-        f"{create_temp(store, TABLE)} AS SELECT ci.customer_id, {columns_sql} FROM {events} e "
+    store.create_temp_table_as(
+        TABLE, f"SELECT ci.customer_id, {columns_sql} FROM {events} e "
         f"JOIN {identifiers} ci ON ci.id_type = e.identity_type AND ci.value = {identity} WHERE e.ts <= ? "
         f"UNION ALL SELECT a.customer_id, {columns_sql} FROM {events} e JOIN {identifiers} a "
         f"ON a.id_type = 'anonymous_id' AND a.value = e.anonymous_id LEFT JOIN {identifiers} b "
@@ -137,11 +129,11 @@ def _scope_events(store: Store) -> str:
     scope = [c for (c,) in store.fetchall(f"SELECT customer_id FROM {SCOPE_TABLE} ORDER BY customer_id")]
     duckdb = store.dialect == "duckdb"
     if duckdb and len(scope) > LOOKUP_CHUNK:  # a hash join over the identifier index beats that many lookups
-        store.execute(f"{create_temp(store, SCOPE_IDS_TABLE)} AS SELECT ci.customer_id, ci.id_type, ci.value "
+        store.create_temp_table_as(SCOPE_IDS_TABLE, f"SELECT ci.customer_id, ci.id_type, ci.value "
                       f"FROM customer_identifiers ci JOIN {SCOPE_TABLE} s ON s.customer_id = ci.customer_id")
     else:
-        store.execute(f"{create_temp(store, SCOPE_IDS_TABLE)} AS SELECT customer_id, id_type, value "
-                      f"FROM customer_identifiers WHERE 1 = 0")
+        store.create_temp_table_as(SCOPE_IDS_TABLE, "SELECT customer_id, id_type, value "
+                                   "FROM customer_identifiers WHERE 1 = 0")
         for lo in range(0, len(scope), LOOKUP_CHUNK):  # one branch per customer: each an index lookup
             chunk = scope[lo:lo + LOOKUP_CHUNK]
             store.execute(f"INSERT INTO {SCOPE_IDS_TABLE} " + " UNION ALL ".join(
@@ -152,7 +144,7 @@ def _scope_events(store: Store) -> str:
             len(keys) * ROWS_PER_LOOKUP > int(store.scalar("SELECT count(*) FROM events") or 0)):
         return "events"
     empty, _ = events_sql(store, [], OWN_COLUMNS)
-    store.execute(f"{create_temp(store, OWN_TABLE)} AS {empty}")
+    store.create_temp_table_as(OWN_TABLE, empty)
     for lo in range(0, len(keys), LOOKUP_CHUNK):
         found, found_params = events_sql(store, keys[lo:lo + LOOKUP_CHUNK], OWN_COLUMNS)
         store.execute(f"INSERT INTO {OWN_TABLE} {found}", found_params)

@@ -22,7 +22,7 @@ from typing import Any
 from accord.store.backend import Store
 from accord.traits.computed import Fragment
 from accord.traits.dialect import count_distinct_small, epoch, json_text, num, to_number
-from accord.traits.events import SCOPE_TABLE, TABLE, PropertyColumns, create_temp
+from accord.traits.events import SCOPE_TABLE, TABLE, PropertyColumns
 from accord.traits.settings import HealthSettings, SupportSettings
 
 WEEK = 7 * 86400
@@ -102,7 +102,7 @@ def build_support_table(store: Store, settings: SupportSettings, columns: Proper
         params += settings.events
     body = " UNION ALL ".join(parts) if parts else (
         "SELECT CAST(NULL AS TEXT) AS customer_id, CAST(NULL AS DOUBLE PRECISION) AS score")
-    store.execute(f"{create_temp(store, SUPPORT_TABLE)} AS SELECT customer_id, avg(score) AS support FROM ({body}) t "
+    store.create_temp_table_as(SUPPORT_TABLE, f"SELECT customer_id, avg(score) AS support FROM ({body}) t "
                   f"WHERE score IS NOT NULL GROUP BY customer_id", params)
     return -1 if customer_id is not None or scoped else int(store.scalar(f"SELECT count(*) FROM {SUPPORT_TABLE}") or 0)
 

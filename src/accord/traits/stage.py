@@ -37,7 +37,6 @@ from accord.traits.events import (
     SCOPE_TABLE,
     PropertyColumns,
     build_trait_events,
-    create_temp,
     drop,
 )
 from accord.traits.lookups import ensure_lookup_indexes
@@ -108,7 +107,7 @@ def _aggregate(store: Store, settings: TraitsSettings, specs: dict[str, TraitSpe
         Fragment(f"COALESCE(sum(revenue) FILTER (WHERE is_purchase{in_window}), 0) AS rfm_monetary_v"),
         Fragment("COALESCE(sum(revenue) FILTER (WHERE is_purchase), 0) AS spend"),
     ] + health.engagement_columns(store, settings.engagement.weeks)
-    store.execute(f"{create_temp(store, AGG_TABLE)} AS SELECT customer_id, "
+    store.create_temp_table_as(AGG_TABLE, f"SELECT customer_id, "
                   f"{', '.join(f.sql for f in fragments)} FROM {EVENTS_TABLE} GROUP BY customer_id",
                   [p for f in fragments for p in f.params])
 
@@ -142,8 +141,8 @@ def _build_base(store: Store, settings: TraitsSettings, specs: dict[str, TraitSp
     else:
         population, params = "SELECT CAST(? AS TEXT) AS customer_id", [customer_id]
         churn, churn_params = f"{churn} AND customer_id = ?", [customer_id]
-    store.execute(
-        f"{create_temp(store, BASE_TABLE)} AS SELECT b.*, "
+    store.create_temp_table_as(
+        BASE_TABLE, f"SELECT b.*, "
         f"{health.health_sql(settings.health, weeks, settings.rfm.enabled)} AS health, "
         f"seg.segment AS rfm_segment FROM (SELECT p.customer_id, {', '.join(cols)} "
         f"FROM ({population}) p LEFT JOIN {AGG_TABLE} a ON a.customer_id = p.customer_id {' '.join(joins)} "
@@ -370,7 +369,7 @@ def update_traits(store: Store, cfg: Any, customer_ids: Iterable[str], *, as_of:
             # that two overlapping scopes take their locks in the same order.
             for customer_id in scope:
                 store.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"traits:{customer_id}",))
-        store.execute(f"{create_temp(store, SCOPE_TABLE)} AS SELECT customer_id FROM ("
+        store.create_temp_table_as(SCOPE_TABLE, f"SELECT customer_id FROM ("
                       f"VALUES {', '.join('(CAST(? AS TEXT))' for _ in scope)}) AS s(customer_id)", scope)
         specs, separate = _prepare(store, settings, as_of, None, lambda step: None, None, scoped=True)
         thresholds = rfm.load_thresholds(store) if settings.rfm.enabled else {}
