@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
 
 from accord.config import ProjectConfig
-from accord.identity import incremental, placement
+from accord.identity import incremental, placement, realtime
 from accord.identity.incremental import resolve_records
 from accord.identity.stage import resolve
 from accord.profiles import build_profiles, record_decision
@@ -52,8 +53,9 @@ def _written(store, since: int) -> dict[str, object]:
         "identifiers": rows("SELECT rid, id_type, value FROM identity_record_identifiers"),
         "record_customer": rows("SELECT source, record_key, customer_id FROM record_customer"),
         "customers": rows("SELECT customer_id, status, merged_into FROM customers"),
-        "golden": rows("SELECT customer_id, attribute, value, source, record_key, rule FROM golden_values"),
-        "multi": rows("SELECT customer_id, attribute, value, records, source, record_key FROM golden_multi"),
+        "golden": rows("SELECT customer_id, attribute, value, source, record_key, observed_at, rule FROM golden_values"),
+        "multi": rows("SELECT customer_id, attribute, value, first_seen, last_seen, CAST(sources AS TEXT), records, "
+                      "source, record_key, rule FROM golden_multi"),
         "audit": rows(f"SELECT event_id, kind, customer_id, other_customer_id, CAST(records AS TEXT), reason, "
                       f"CAST(evidence AS TEXT) FROM identity_audit WHERE event_id > {since}"),
     }
@@ -72,6 +74,9 @@ def _both_ways(store, record: dict, settings, monkeypatch) -> tuple[tuple, tuple
             declined.append(out)
         return out
 
+    # Both runs store the record at the same moment (its observed_at and first_seen_at are compared).
+    moment = datetime(2026, 1, 2, 3, 4, 5)
+    monkeypatch.setattr(realtime, "utcnow", lambda: moment)
     out = []
     for fast in (True, False):
         placement._MODELS.clear()  # term frequencies read afresh, as the batch path counts them
@@ -93,6 +98,8 @@ def test_each_new_record_is_placed_exactly_as_the_batch_path_places_it(resolved,
     for record in parts[1][:24]:
         fast, batch, declined = _both_ways(store, record, settings, monkeypatch)
         assert declined is None, record["record_key"]
+        for key in fast[1]:
+            assert set(fast[1][key]) ^ set(batch[1][key]) == set(), (record["record_key"], key)
         assert fast == batch, record["record_key"]
         outcomes.add(fast[0][0][1])
         resolve_records(store, CFG, [record], settings=settings)  # kept: the next one meets it
@@ -118,7 +125,24 @@ def test_a_record_nobody_resembles_is_a_new_customer_with_its_own_golden_record(
     assert declined is None and fast == batch
     (customer_id, outcome, _), = fast[0]
     assert outcome == "created"
-    assert (customer_id, "email", "zq@example.org", "api", "u-new", "only_value") in fast[1]["golden"]
+    assert [g for g in fast[1]["golden"] if g[0] == customer_id and g[1] == "email"][0][2:5] == (
+        "zq@example.org", "api", "u-new")
+
+
+@pytest.mark.parametrize("record", [
+    # Spelled loosely: trimmed, emails lower-cased, phones reduced to digits, the address joined from its parts.
+    {"given_name": "  Ólöf ", "family_name": "Quarrington", "emails": [" ZQ@Example.ORG "],
+     "phones": ["+1 (212) 555-0142"], "street": " 1 Main St ", "city": "Oslo", "postcode": " ", "country": "NO"},
+    # Two emails: the survivorship rules choose (build_golden does).
+    {"given_name": "Zia", "emails": ["zia@example.org", "zia.q@example.org"], "phones": ["+12125550142", "2125550199"]},
+    # Only a name.
+    {"full_name": "Zia Quarrington"},
+])
+def test_the_golden_record_of_a_new_customer_is_the_batch_path_s(resolved, settings, monkeypatch, record):
+    record = {"source": "api", "record_key": "u-golden", **record}
+    fast, batch, declined = _both_ways(resolved, record, settings, monkeypatch)
+    assert declined is None and fast[0][0][1] == "created"
+    assert fast == batch
 
 
 def test_a_stored_record_and_fresh_decisions_take_the_batch_path(resolved, parts, settings, monkeypatch):

@@ -23,6 +23,8 @@ the sources and how many records hold it.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -41,7 +43,7 @@ from accord.profiles._sql import (
     rows_where,
     temp_as,
 )
-from accord.privacy.pii import group_key_sql, unless_token_sql
+from accord.privacy.pii import TOKEN_PREFIX, group_key_sql, unless_token_sql
 from accord.profiles.settings import ADDRESS_PARTS, SINGLE_ATTRIBUTES, ProfilesSettings
 from accord.store.backend import Store
 
@@ -302,3 +304,73 @@ def _multi(store: Store, sources: list[str]) -> None:
         SELECT customer_id, attribute, value, first_seen, last_seen, CAST({sources_json} AS ${{JSON}}), records,
                source, record_key, 'all_values'
         FROM _pc_mgroups"""))
+
+
+def golden_of_one_record(store: Store, customer_id: str, source: str, record_key: str) -> GoldenReport | None:
+    """The golden record of a new customer holding one record (a real-time identify's usual outcome),
+    written without ``build_golden``'s temp tables: each attribute's one value wins as ``only_value``.
+
+    The values are those ``build_golden`` derives for such a customer (its SQL, for one record: values
+    trimmed, emails lower-cased, phones reduced to digits and '+', the address joined from its parts);
+    ``tests/identity/test_placement.py`` pins the two to each other. None when the rules would have to
+    choose (the record holds two emails, phones or addresses), when a value is encrypted, or when the
+    record is not stored: ``build_golden`` decides those."""
+    row = store.fetchone(
+        "SELECT " + ", ".join(("given_name", "family_name", "full_name", "date_of_birth", "company", *ADDRESS_PARTS))
+        + ", CAST(emails AS TEXT), CAST(phones AS TEXT), COALESCE(source_updated_at, valid_from), "
+          "COALESCE(source_created_at, first_seen_at) FROM source_records "
+          "WHERE source = ? AND record_key = ? AND deleted_at IS NULL", (source, record_key))
+    if row is None:
+        return None
+    *texts, emails, phones, observed_at, first_at = row
+    fields = dict(zip(("given_name", "family_name", "full_name", "date_of_birth", "company", *ADDRESS_PARTS),
+                      (_trimmed(v) for v in texts)))
+    address = ", ".join(fields[p] for p in ADDRESS_PARTS if fields[p] is not None) or None
+    multi = {"emails": _distinct(emails, lambda x: _trim(x).lower()),
+             "phones": _distinct(phones, lambda x: re.sub(r"[^0-9+]", "", x)),
+             "addresses": [address] if address else []}
+    every = [v for v in (*fields.values(), *(x for values in multi.values() for x in values)) if v is not None]
+    if any(len(values) > 1 for values in multi.values()) or any(TOKEN_PREFIX in v for v in every):
+        return None
+    report = GoldenReport(customers=1)
+    singles = [(a, fields[a]) for a in SINGLE_ATTRIBUTES if a not in _FROM_MULTI and fields[a] is not None]
+    singles += [(a, multi[m][0]) for a, m in _FROM_MULTI.items() if multi[m]]
+    if multi["addresses"]:
+        singles += [(p, fields[p]) for p in ADDRESS_PARTS if fields[p] is not None]
+    store.executemany(f"INSERT INTO golden_values ({_VALUE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 'only_value')",
+                      [(customer_id, a, v, source, record_key, observed_at) for a, v in singles])
+    sources = json.dumps([source])
+    store.executemany(store.type_sql(
+        "INSERT INTO golden_multi (customer_id, attribute, value, first_seen, last_seen, sources, records, source, "
+        "record_key, rule) VALUES (?, ?, ?, ?, ?, CAST(? AS ${JSON}), 1, ?, ?, 'all_values')"),
+        [(customer_id, m, v, first_at, observed_at, sources, source, record_key)
+         for m in ("emails", "phones", "addresses") for v in multi[m]])
+    from accord.profiles.lookup import invalidate_profile_documents  # the profile API's copies (h2)
+
+    invalidate_profile_documents(store, [customer_id])
+    report.values = len(singles)
+    report.rules = {"only_value": len(singles)} if singles else {}
+    report.multi_values = sum(len(v) for v in multi.values())
+    return report
+
+
+def _trim(text: str) -> str:
+    """SQL's TRIM: spaces only."""
+    return text.strip(" ")
+
+
+def _trimmed(value: Any) -> str | None:
+    """SQL's NULLIF(TRIM(value), '')."""
+    return None if value is None else (_trim(str(value)) or None)
+
+
+def _distinct(json_text: str | None, normalise: Any) -> list[str]:
+    """``json_list_distinct``'s non-empty values of a stored JSON list, in first-seen order."""
+    try:
+        items = json.loads(json_text) if json_text else []
+    except ValueError:
+        return []
+    if not isinstance(items, list):
+        return []
+    out = [normalise(str(x)) for x in items if x is not None]
+    return [v for v in dict.fromkeys(out) if v]

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from accord.profiles.decisions import apply_constraints, constraints
 from accord.profiles._sql import drop_temp, temp_as
-from accord.profiles.golden import SCOPE_RECORDS, GoldenReport, build_golden, source_priorities
+from accord.profiles.golden import SCOPE_RECORDS, GoldenReport, build_golden, golden_of_one_record, source_priorities
 from accord.profiles.identifiers import IdentifierReport, refresh_customer_identifiers
 from accord.profiles.ids import ASSIGNED_RECORDS, IdReport, assign_customer_ids, assign_new_record
 from accord.profiles.settings import profiles_settings
@@ -131,13 +131,15 @@ def build_profiles(store: Store, cfg: Any, clusters: pa.Table | pd.DataFrame | N
 def build_new_profile(store: Store, cfg: Any, source: str, record_key: str, run_id: str,
                       actor: str | None = None) -> ProfilesReport:
     """``build_profiles(scope=[(source, record_key)])`` for a new record clustered alone: a new customer
-    (``ids.assign_new_record``) and its golden record. The identifier index is the caller's, as with
-    ``refresh_identifiers=False``."""
+    (``ids.assign_new_record``) and its golden record (``golden.golden_of_one_record``, else
+    ``build_golden``). The identifier index is the caller's, as with ``refresh_identifiers=False``."""
     started = time.perf_counter()
     settings = profiles_settings(getattr(cfg, "profiles", None))
     with store.transaction():
         ids = assign_new_record(store, source, record_key, run_id, actor)
-        golden = build_golden(store, settings, source_priorities(cfg), customer_ids=ids.customer_ids)
+        assert ids.customer_ids is not None
+        golden = golden_of_one_record(store, ids.customer_ids[0], source, record_key) or build_golden(
+            store, settings, source_priorities(cfg), customer_ids=ids.customer_ids)
         committing = time.perf_counter()
     done = time.perf_counter()
     return ProfilesReport(run_id, ids, golden, None, 0, 0, round(done - started, 3), round(done - committing, 3))
