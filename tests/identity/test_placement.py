@@ -219,25 +219,25 @@ def test_the_linked_records_are_walked_through_edges_that_can_merge_only(store, 
     assert placement._linked(store, {"a"}, 0.95) is None  # more than MAX_LINKED: the batch path
 
 
-def test_warming_loads_the_model_and_the_totals_before_the_first_call(resolved, store, settings):
+def test_warming_loads_the_model_and_the_totals_before_the_first_call(resolved, store, parts, settings, monkeypatch):
     placement._MODELS.clear()
     assert placement.warm(store, CFG, settings) is None
     loaded = placement._MODELS[store]
     assert set(loaded.frequencies._totals) == {"std_given_name", "std_family_name", "std_postcode", "std_city"}
-    seen = []
-    real = store.fetchone
 
-    def fetchone(sql, params=()):
-        seen.append(sql)
-        return real(sql, params)
+    def no_second_load(*args, **kwargs):
+        raise AssertionError("the model was loaded again")
 
-    store.fetchone = fetchone  # type: ignore[method-assign]
-    try:
-        resolve_records(store, CFG, [{"source": "api", "record_key": "u-warm", "given_name": "Wanda",
-                                      "family_name": "Smith", "city": "Boston"}], settings=settings)
-    finally:
-        del store.fetchone
-    assert not [s for s in seen if "identity_models" in s and "settings" in s]  # the model was not loaded again
+    monkeypatch.setattr(placement, "load_model", no_second_load)
+    asked = []
+    real = store.scalar
+    monkeypatch.setattr(store, "scalar", lambda sql, params=(): asked.append(sql) or real(sql, params))
+    known = parts[0][0]  # a stored person's names: their frequencies are read
+    out = resolve_records(store, CFG, [{"source": "api", "record_key": "u-warm", "given_name": known["given_name"],
+                                        "family_name": known["family_name"]}], settings=settings)
+    assert out[0].outcome in ("created", "joined")
+    assert any("WHERE std_family_name = ?" in q for q in asked)  # a value's count was read ...
+    assert not [q for q in asked if q.startswith("SELECT COUNT(std_")]  # ... but no total
     assert placement._MODELS[store] is loaded
 
 

@@ -499,17 +499,21 @@ def resolve_records(store: Store, cfg: ProjectConfig, records: Sequence[Mapping[
     if encryption is not None:  # privacy.encryption: stored as tokens
         rows = encrypt_record_rows(rows, encryption, cfg.identity.default_region)
     keys = list(dict.fromkeys((r["source"], r["record_key"]) for r in rows))
+    unique = list({(r["source"], r["record_key"]): r for r in rows}.values())
     with store.transaction():
-        last_seq = int(store.scalar("SELECT last_value FROM profile_counters WHERE name = 'customer'"))
-        before = _customers_of(store, keys)
         report: IdentityReport | None = None
         if len(keys) == 1 and encryption is None:  # the usual identify: one new record, placed directly
-            placed = place_record(store, cfg, settings, rows[-1], run_id)
+            placed = place_record(store, cfg, settings, unique[0], run_id)
             if isinstance(placed, str):
                 log.debug("record %s:%s takes the batch path: %s", *keys[0], placed)
             else:
                 report = placed
-        unique = list({(r["source"], r["record_key"]): r for r in rows}.values())
+                store_records(store, unique, run_id, new=True)
+                if report.affected_records == 1:  # placed alone, and new: a customer of its own
+                    profile = build_new_profile(store, cfg, *keys[0], run_id, actor=actor or run_id)
+                    assert profile.ids.customer_ids
+                    return [Assignment(*keys[0], profile.ids.customer_ids[0], "created")]
+        before = _customers_of(store, keys) if report is None else {}  # a placed record is new
         if report is None:
             reason = full_rebuild_reason(store, settings, cfg)
             if reason is not None:
@@ -521,18 +525,13 @@ def resolve_records(store: Store, cfg: ProjectConfig, records: Sequence[Mapping[
             report = _resolve_delta(store, cfg, run_id, settings, only="_ix_only")
             store.drop_temp_table("_ix_only")
             assert report is not None
-        else:
-            store_records(store, unique, run_id)
+        last_seq = int(store.scalar("SELECT last_value FROM profile_counters WHERE name = 'customer'"))
         merged: dict[str, list[str]] = {}
         if report.scope:
             # customer_identifiers: the caller's real-time rows now; the next run's refresh takes the
             # customers this changed (their audit events, their records stored since).
-            if report.mode == "realtime" and report.affected_records == 1 and not before:
-                # Placed alone and new: a new customer, without the general assignment's plan.
-                profiles = build_new_profile(store, cfg, *keys[0], run_id, actor=actor or run_id)
-            else:
-                profiles = build_profiles(store, cfg, None, run_id, scope=report.scope, actor=actor or run_id,
-                                          refresh_identifiers=False)
+            profiles = build_profiles(store, cfg, None, run_id, scope=report.scope, actor=actor or run_id,
+                                      refresh_identifiers=False)
             for old, new in profiles.ids.merges:
                 merged.setdefault(new, []).append(old)
         after = {key: (c, int(store.scalar("SELECT seq FROM customers WHERE customer_id = ?", (c,))))

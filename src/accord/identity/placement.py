@@ -194,16 +194,21 @@ def _ready(store: Store, cfg: ProjectConfig, settings: IdentitySettings) -> _Loa
         return f"engine {settings.engine} resolves in full"
     if any(not isinstance(r, list) for r in settings.model.blocking_rules):
         return "blocking rules in SQL: the batch path pairs them"
-    row = store.fetchone("SELECT version, fingerprint FROM identity_models ORDER BY version DESC LIMIT 1")
+    # One round trip: the latest model, the watermarks, the last human decision.
+    row = store.fetchone(f"""
+        SELECT m.version, m.fingerprint,
+               (SELECT value FROM identity_watermarks WHERE name = '{SETTINGS_WATERMARK}'),
+               (SELECT value FROM identity_watermarks WHERE name = '{CONSTRAINT_WATERMARK}'),
+               (SELECT COALESCE(MAX(constraint_id), 0) FROM identity_constraints)
+        FROM (SELECT version, fingerprint FROM identity_models ORDER BY version DESC LIMIT 1) m""")
     if row is None or row[1] != settings.model.fingerprint():
         return "no saved model fits the configuration"
-    marks = dict(store.fetchall("SELECT name, value FROM identity_watermarks"))
-    if marks.get(SETTINGS_WATERMARK) is None or int(marks[SETTINGS_WATERMARK]) != clustering_hash(cfg, settings):
+    version, _, settings_mark, constraint_mark, last = row
+    if settings_mark is None or int(settings_mark) != clustering_hash(cfg, settings):
         return "the identity settings changed since the last full rebuild"
-    last = int(store.scalar("SELECT COALESCE(MAX(constraint_id), 0) FROM identity_constraints"))
-    if last > int(marks.get(CONSTRAINT_WATERMARK) or 0):
+    if int(last) > int(constraint_mark or 0):
         return "human decisions arrived since the last run: the batch path applies them"
-    loaded = _model(store, settings, int(row[0]))
+    loaded = _model(store, settings, int(version))
     if loaded is None or loaded.scorer is None:
         return "the saved model's comparisons need Splink's SQL"
     return loaded

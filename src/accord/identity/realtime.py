@@ -44,14 +44,16 @@ def record_row(record: Mapping[str, Any], index: int) -> dict[str, Any]:
     return row
 
 
-def store_records(store: Store, rows: list[dict[str, Any]], run_id: str) -> None:
-    """Upsert records into ``source_records``: a changed one's old version moves to the history."""
+def store_records(store: Store, rows: list[dict[str, Any]], run_id: str, *, new: bool = False) -> None:
+    """Upsert records into ``source_records``: a changed one's old version moves to the history.
+
+    ``new``: the caller has found none of them stored (a real-time placement has)."""
     now = utcnow()
     cols = ("row_hash", "raw", *RECORD_FIELDS, *JSON_FIELDS)
     json_cols = {"raw", *JSON_FIELDS}
     for row in rows:
-        old = store.fetchone("SELECT row_hash, first_seen_at, deleted_at FROM source_records "
-                             "WHERE source = ? AND record_key = ?", (row["source"], row["record_key"]))
+        old = None if new else store.fetchone("SELECT row_hash, first_seen_at, deleted_at FROM source_records "
+                                              "WHERE source = ? AND record_key = ?", (row["source"], row["record_key"]))
         if old is not None and old[0] == row["row_hash"] and old[2] is None:
             continue
         if old is not None:

@@ -29,8 +29,10 @@ def drop_temp(store: Store, *names: str) -> None:
 
 def reserve(store: Store, counter: str, n: int) -> int:
     """Reserve ``n`` values of a monotonic counter; return the first. The UPDATE locks the row on PostgreSQL."""
-    store.execute("UPDATE profile_counters SET last_value = last_value + ? WHERE name = ?", (n, counter))
-    last = store.scalar("SELECT last_value FROM profile_counters WHERE name = ?", (counter,))
+    last = store.scalar("UPDATE profile_counters SET last_value = last_value + ? WHERE name = ? RETURNING last_value",
+                        (n, counter))
+    if last is None:
+        raise AccordError(f"profile_counters has no counter {counter!r}: the store's migrations did not run")
     return int(last) - n + 1
 
 

@@ -312,7 +312,8 @@ def golden_of_one_record(store: Store, customer_id: str, source: str, record_key
 
     The values are those ``build_golden`` derives for such a customer (its SQL, for one record: values
     trimmed, emails lower-cased, phones reduced to digits and '+', the address joined from its parts);
-    ``tests/identity/test_placement.py`` pins the two to each other. None when the rules would have to
+    ``tests/identity/test_placement.py`` pins the two to each other. ``customer_id`` is new: it has no
+    profile document to invalidate. None when the rules would have to
     choose (the record holds two emails, phones or addresses), when a value is encrypted, or when the
     record is not stored: ``build_golden`` decides those."""
     row = store.fetchone(
@@ -345,9 +346,7 @@ def golden_of_one_record(store: Store, customer_id: str, source: str, record_key
         "record_key, rule) VALUES (?, ?, ?, ?, ?, CAST(? AS ${JSON}), 1, ?, ?, 'all_values')"),
         [(customer_id, m, v, first_at, observed_at, sources, source, record_key)
          for m in ("emails", "phones", "addresses") for v in multi[m]])
-    from accord.profiles.lookup import invalidate_profile_documents  # the profile API's copies (h2)
-
-    invalidate_profile_documents(store, [customer_id])
+    # No profile document to invalidate: the customer is new (the caller made it).
     report.values = len(singles)
     report.rules = {"only_value": len(singles)} if singles else {}
     report.multi_values = sum(len(v) for v in multi.values())
