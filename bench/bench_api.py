@@ -346,7 +346,7 @@ def store_floor(store_url: str, people: int, n: int = 2000) -> list[float]:
 def build_postgresql(path: Path, url: str) -> None:
     """Copy the DuckDB bench store into the PostgreSQL schema of ``url`` (migrated first by open_store):
     each table through a CSV file and COPY, then the PostgreSQL-only indexes the identity and profiles
-    stages leave after a full run (the migrations do not create them), then ANALYZE."""
+    stages leave after a full run (the migrations do not create them), then VACUUM (ANALYZE)."""
     import duckdb
 
     from accord.identity.state import ensure_indexes
@@ -377,7 +377,11 @@ def build_postgresql(path: Path, url: str) -> None:
             ensure_indexes(pg)
             create_lookup_indexes(pg)
             print(f"  indexed ({time.monotonic() - started:.0f} s)", flush=True)
-        pg.execute("ANALYZE")
+        # VACUUM as well: a serving store's tables have been vacuumed (autovacuum), and only then are the
+        # visibility maps set and counts by index answered from the index (a real-time identify's term
+        # frequencies: ~0.3 ms for a thousand rows, against 5-10 ms through the heap of a fresh copy).
+        copied = ", ".join(t for t in tables if duck.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0])
+        pg.execute(f"VACUUM (ANALYZE) {copied}" if copied else "ANALYZE")
     csv.unlink(missing_ok=True)
     duck.close()
 
