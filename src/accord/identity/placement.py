@@ -188,22 +188,28 @@ def _model(store: Store, settings: IdentitySettings, version: int) -> _Loaded | 
     return loaded
 
 
-def _ready(store: Store, cfg: ProjectConfig, settings: IdentitySettings) -> _Loaded | str:
-    """The loaded model when the stored state allows a real-time placement, else why not."""
+def _ready(store: Store, cfg: ProjectConfig, settings: IdentitySettings, key: tuple[str, str] | None = None
+           ) -> _Loaded | str:
+    """The loaded model when the stored state allows a real-time placement of the record ``key`` (one not
+    stored yet), else why not."""
     if settings.engine != "duckdb":
         return f"engine {settings.engine} resolves in full"
     if any(not isinstance(r, list) for r in settings.model.blocking_rules):
         return "blocking rules in SQL: the batch path pairs them"
-    # One round trip: the latest model, the watermarks, the last human decision.
+    # One round trip: the latest model, the watermarks, the last human decision, the record if stored.
     row = store.fetchone(f"""
         SELECT m.version, m.fingerprint,
                (SELECT value FROM identity_watermarks WHERE name = '{SETTINGS_WATERMARK}'),
                (SELECT value FROM identity_watermarks WHERE name = '{CONSTRAINT_WATERMARK}'),
-               (SELECT COALESCE(MAX(constraint_id), 0) FROM identity_constraints)
-        FROM (SELECT version, fingerprint FROM identity_models ORDER BY version DESC LIMIT 1) m""")
+               (SELECT COALESCE(MAX(constraint_id), 0) FROM identity_constraints),
+               (SELECT COUNT(*) FROM source_records WHERE source = ? AND record_key = ?)
+        FROM (SELECT version, fingerprint FROM identity_models ORDER BY version DESC LIMIT 1) m""",
+                         key or ("", ""))
     if row is None or row[1] != settings.model.fingerprint():
         return "no saved model fits the configuration"
-    version, _, settings_mark, constraint_mark, last = row
+    version, _, settings_mark, constraint_mark, last, stored = row
+    if key is not None and stored:
+        return "the record is stored already: a changed record takes the batch path"
     if settings_mark is None or int(settings_mark) != clustering_hash(cfg, settings):
         return "the identity settings changed since the last full rebuild"
     if int(last) > int(constraint_mark or 0):
@@ -383,12 +389,9 @@ def place_record(store: Store, cfg: ProjectConfig, settings: IdentitySettings, r
     if store.dialect == "postgresql":
         # One identity writer at a time, as incremental resolution takes it.
         store.execute("LOCK TABLE identity_watermarks IN EXCLUSIVE MODE")
-    loaded = _ready(store, cfg, settings)
+    loaded = _ready(store, cfg, settings, (row["source"], row["record_key"]))
     if isinstance(loaded, str):
         return loaded
-    if store.fetchone("SELECT 1 FROM source_records WHERE source = ? AND record_key = ?",
-                      (row["source"], row["record_key"])) is not None:
-        return "the record is stored already: a changed record takes the batch path"
     report.model_version = loaded.version
     lap("ready")
 
@@ -416,15 +419,12 @@ def place_record(store: Store, cfg: ProjectConfig, settings: IdentitySettings, r
     affected = linked | {rid}
     lap("affected")
 
+    result: ClusterResult | None = None
     state: pd.DataFrame | None = None
     if linked or model_edges:
         new_row = pd.DataFrame([{c: std.get(c) for c in STATE_COLUMNS}], dtype=object)
         result, state = _cluster(store, cfg, settings, report, rid, new_row, affected, linked, holders, new_ids,
                                  _edge_frame(model_edges), loaded.version)
-    else:  # nothing pairs with it, it shares no identifier: a cluster of its own
-        empty = pd.DataFrame(columns=["record_a", "record_b", "probability", "match_weight", "rule_or_model",
-                                      "status", "reason"])
-        result = ClusterResult({rid: cluster_id_for([rid])}, empty)
     lap("cluster")
 
     # The writes _resolve_delta makes: the record's state and identifiers, then the affected records'
@@ -440,13 +440,14 @@ def place_record(store: Store, cfg: ProjectConfig, settings: IdentitySettings, r
         ends = _in_list(linked)
         store.execute(f"DELETE FROM match_edges WHERE record_a IN ({ends})")
         store.execute(f"DELETE FROM match_edges WHERE record_b IN ({ends})")
-    if len(affected) == 1 and result.edges.empty:  # one identity row: no frame to convert
+    if result is None:  # nothing pairs with it, it shares no identifier: a cluster of its own, no edges
         store.execute("INSERT INTO identity (source, record_key, cluster_id, run_id) VALUES (?, ?, ?, ?)",
-                      (row["source"], row["record_key"], result.clusters[rid], run_id))
+                      (row["source"], row["record_key"], cluster_id_for([rid]), run_id))
+        report.clusters = 1
     else:
         assert state is not None
         write_clusters(store, state[state["rid"].isin(affected)], result.clusters, result.edges, run_id)
-    summarise(report, result)
+        summarise(report, result)
     report.changed_records = 1
     report.affected_records = len(affected)
     report.scope = sorted(split_rid(r) for r in affected)

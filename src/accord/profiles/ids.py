@@ -274,7 +274,7 @@ def assign_new_record(store: Store, source: str, record_key: str, run_id: str, a
                       "retired_at) VALUES (?, ?, 'active', NULL, ?, ?, NULL)", (customer_id, seq, now, actor))
         store.execute("INSERT INTO record_customer (source, record_key, customer_id, assigned_at, actor) "
                       "VALUES (?, ?, ?, ?, ?)", (source, record_key, customer_id, now, actor))
-        event = reserve(store, "audit", 1)
+        event = reserve(store, "audit", 1)  # after the customer counter, as every assignment takes them
         store.execute(store.type_sql(
             "INSERT INTO identity_audit (event_id, occurred_at, actor, kind, customer_id, other_customer_id, "
             "records, reason, evidence) VALUES (?, ?, ?, 'created', ?, NULL, CAST(? AS ${JSON}), 'new records', "
