@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from accord.events import Signal, StitchRules, stitch_signals
-from accord.events.model import identify_record
+from accord.events.model import Placed, identify_record
 from accord.identity.settings import IdentitySettings
 from accord.store.backend import Store
 
@@ -37,9 +37,9 @@ def test_model_match_places_a_new_identity_on_the_customer_it_names(store: Store
     cid = _existing_customer(store)
     asked: list[dict[str, Any]] = []
 
-    def model(s: Store, record: dict[str, Any]) -> str | None:
+    def model(s: Store, record: dict[str, Any]) -> Placed | None:
         asked.append(record)
-        return cid
+        return Placed(cid)
 
     signal = Signal("m1", "identify", user_id="u1", traits={"email": "ada@lovelace.org", "firstName": "Ada"})
     with store.transaction():
@@ -63,7 +63,7 @@ def test_model_is_not_asked_when_the_rules_decide(store: Store) -> None:
     store.execute("INSERT INTO customer_identifiers (id_type, value, customer_id, origin) "
                   "VALUES ('user_id', 'u1', ?, 'golden')", (cid,))
 
-    def model(s: Store, record: dict[str, Any]) -> str | None:
+    def model(s: Store, record: dict[str, Any]) -> Placed | None:
         raise AssertionError("the model was asked")
 
     with store.transaction():
@@ -73,10 +73,32 @@ def test_model_is_not_asked_when_the_rules_decide(store: Store) -> None:
 
 
 def test_model_is_not_asked_about_an_identify_without_person_fields(store: Store) -> None:
-    def model(s: Store, record: dict[str, Any]) -> str | None:
+    def model(s: Store, record: dict[str, Any]) -> Placed | None:
         raise AssertionError("the model was asked")
 
     with store.transaction():
         [result] = stitch_signals(store, RULES, [Signal("m1", "identify", user_id="u1", traits={"plan": "pro"})],
                                   T0, model)
     assert result.outcome == "created"
+
+
+def test_a_customer_the_model_created_gets_the_message_identifiers_without_a_lookup(store: Store) -> None:
+    cid = _existing_customer(store)  # stands for the customer the model path made for the record
+    looked = []
+    real = store.fetchall
+
+    def fetchall(sql, params=()):
+        looked.append(sql)
+        return real(sql, params)
+
+    signal = Signal("m1", "identify", user_id="u1", traits={"email": "ada@lovelace.org", "firstName": "Ada"})
+    with store.transaction():
+        store.fetchall = fetchall  # type: ignore[method-assign]
+        try:
+            [result] = stitch_signals(store, RULES, [signal], T0, lambda s, r: Placed(cid, created=True))
+        finally:
+            del store.fetchall
+    assert (result.customer_id, result.outcome) == (cid, "model")
+    assert len([q for q in looked if "FROM customer_identifiers" in q]) == 1  # the message's lookup only
+    assert store.fetchall("SELECT id_type, value, customer_id FROM customer_identifiers ORDER BY id_type") == [
+        ("email", "ada@lovelace.org", cid), ("user_id", "u1", cid)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from accord.errors import AccordError
@@ -19,8 +20,19 @@ from accord.store.backend import Store
 log = logging.getLogger("accord.events")
 
 SOURCE = "api"
-ModelMatch = Callable[[Store, dict[str, Any]], str | None]
-"""(store, record) -> the customer id the model gives the record, or None when it cannot decide."""
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where the model path put an identify's record: its customer, and whether this call created it
+    (a new customer holds no identifiers yet, so stitching indexes the message's without looking)."""
+
+    customer_id: str
+    created: bool = False
+
+
+ModelMatch = Callable[[Store, dict[str, Any]], Placed | None]
+"""(store, record) -> where the model puts the record, or None when it cannot decide."""
 
 # Segment's reserved identify traits -> Accord's canonical record fields.
 _TRAIT_FIELDS = {
@@ -63,7 +75,7 @@ class IncrementalModel:
     def __init__(self, cfg: Any) -> None:
         self.cfg = cfg
 
-    def __call__(self, store: Store, record: dict[str, Any]) -> str | None:
+    def __call__(self, store: Store, record: dict[str, Any]) -> Placed | None:
         try:
             from accord.identity.incremental import resolve_records
         except ImportError:  # identity without incremental resolution: stitching stays deterministic
@@ -73,7 +85,9 @@ class IncrementalModel:
         except AccordError as exc:  # e.g. nothing resolved yet: no model to score against
             log.debug("model path skipped: %s", exc)
             return None
-        return assignments[0].customer_id if assignments else None
+        if not assignments:
+            return None
+        return Placed(assignments[0].customer_id, assignments[0].outcome == "created")
 
     def warm(self, store: Store) -> None:
         """Load what the first identify would (the model, the term-frequency totals) on ``store``, the

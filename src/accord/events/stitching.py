@@ -176,10 +176,11 @@ def _identify(store: Any, rules: StitchRules, signal: Signal, at: datetime, mode
         key = signal.user_id or f"anonymous:{signal.anonymous_id}"
         record = identify_record(key, traits or {}, signal.user_id)  # stored encrypted (resolve_records)
         if person_fields(record):
-            customer_id = model(store, record)
-            if customer_id is not None:
-                result = Stitched(signal.event_id, "identify", customer_id, "model", [f"record api:{key}"])
-                _attach_rest(store, rules, customer_id, identifiers, known, at, result)
+            placed = model(store, record)
+            if placed is not None:
+                result = Stitched(signal.event_id, "identify", placed.customer_id, "model", [f"record api:{key}"])
+                _attach_rest(store, rules, placed.customer_id, identifiers, known, at, result,
+                             new_customer=placed.created)
                 return result
     customer_id = cx.new_customer(store, at, f"new person from identify {signal.event_id}: "
                                              f"{', '.join(i.ref for i in persons)} named nobody",
