@@ -310,3 +310,19 @@ def test_an_empty_temp_table_filled_by_hand_is_empty_when_created_again(store):
 
     assert store.fetchall("SELECT n FROM t_by_hand") == []
     assert (_identity(store, "t_by_hand") == first) == (store.dialect == "postgresql")  # small: still reused
+
+
+def test_temp_tables_and_reads_inside_a_pipeline_behave_as_outside(store):
+    """Store.pipeline() (PostgreSQL's pipeline mode) changes when answers arrive, not what they are."""
+    with store.transaction(), store.pipeline():
+        store.execute("CREATE TEMP TABLE _pl_src (k TEXT, v BIGINT)")
+        store.execute("INSERT INTO _pl_src VALUES ('a', 1), ('b', 2), ('c', 3)")
+        for _ in range(2):  # the second time refills the kept table on PostgreSQL
+            store.create_temp_table_as("_pl_t", "SELECT k, v FROM _pl_src WHERE v >= ?", (2,))
+            assert store.fetchall("SELECT k, v FROM _pl_t ORDER BY k") == [("b", 2), ("c", 3)]
+            assert store.scalar("SELECT COUNT(*) FROM _pl_t") == 2
+            store.drop_temp_table("_pl_t")
+        store.create_temp_table("_pl_arrow", pa.table({"k": ["x", "y"]}))
+        assert store.fetchall("SELECT k FROM _pl_arrow ORDER BY k") == [("x",), ("y",)]
+        store.drop_temp_table("_pl_arrow", "_pl_src")
+        assert store.fetch_arrow("SELECT 1 AS one").to_pylist() == [{"one": 1}]

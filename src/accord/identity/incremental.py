@@ -503,16 +503,17 @@ def resolve_records(store: Store, cfg: ProjectConfig, records: Sequence[Mapping[
     with store.transaction():
         report: IdentityReport | None = None
         if len(keys) == 1 and encryption is None:  # the usual identify: one new record, placed directly
-            placed = place_record(store, cfg, settings, unique[0], run_id)
-            if isinstance(placed, str):
-                log.debug("record %s:%s takes the batch path: %s", *keys[0], placed)
-            else:
-                report = placed
-                store_records(store, unique, run_id, new=True)
-                if report.affected_records == 1:  # placed alone, and new: a customer of its own
-                    profile = build_new_profile(store, cfg, *keys[0], run_id, actor=actor or run_id)
-                    assert profile.ids.customer_ids
-                    return [Assignment(*keys[0], profile.ids.customer_ids[0], "created")]
+            with store.pipeline():  # its writes go out back to back (PostgreSQL)
+                placed = place_record(store, cfg, settings, unique[0], run_id)
+                if isinstance(placed, str):
+                    log.debug("record %s:%s takes the batch path: %s", *keys[0], placed)
+                else:
+                    report = placed
+                    store_records(store, unique, run_id, new=True)
+                    if report.affected_records == 1:  # placed alone, and new: a customer of its own
+                        profile = build_new_profile(store, cfg, *keys[0], run_id, actor=actor or run_id)
+                        assert profile.ids.customer_ids
+                        return [Assignment(*keys[0], profile.ids.customer_ids[0], "created")]
         before = _customers_of(store, keys) if report is None else {}  # a placed record is new
         if report is None:
             reason = full_rebuild_reason(store, settings, cfg)

@@ -81,6 +81,13 @@ class Store(ABC):
         """Serialize writers across processes on ``name`` until this transaction ends (PostgreSQL's
         advisory lock; DuckDB has one writing process, so there is nothing to wait for)."""
 
+    @contextmanager
+    def pipeline(self) -> Iterator[Store]:
+        """Statements inside are sent without waiting for each answer where the engine can (PostgreSQL's
+        pipeline mode: writes go out back to back and a read waits only for what precedes it; an error
+        surfaces at the next read or at the block's end). DuckDB runs in process: nothing to save."""
+        yield self
+
     @abstractmethod
     def reader(self) -> Store:
         """Another connection to the same store, for use on another thread (reads run in parallel with
@@ -427,6 +434,7 @@ class PostgresStore(Store):
         self.url = url
         self._temps: dict[str, _TempTable] = {}
         self._temps_at_begin: dict[str, _TempTable] | None = None
+        self._pipe: Any = None  # psycopg's Pipeline while ``pipeline()`` is open
         conninfo, self.schema = postgres_conninfo(url)
         try:
             self.conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=5)
@@ -461,12 +469,14 @@ class PostgresStore(Store):
         self._observe(sql)
         with self.conn.cursor() as cur:
             cur.execute(self._pg(sql) if params else sql, list(params) if params else None)
+            self._results(cur)
             return cur.fetchall() if cur.description else []
 
     def fetch_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         self._observe(sql)
         with self.conn.cursor() as cur:
             cur.execute(self._pg(sql) if params else sql, list(params) if params else None)
+            self._results(cur)
             names = [d.name for d in cur.description]
             rows = cur.fetchall()
         columns = list(zip(*rows)) if rows else [[] for _ in names]
@@ -480,6 +490,12 @@ class PostgresStore(Store):
         if data.num_rows == 0:
             return
         cols = ", ".join(f'"{c}"' for c in data.column_names)
+        if self._pipe is not None:  # COPY cannot run in a pipeline: the rows as one batch of INSERTs
+            marks = ", ".join("%s" for _ in data.column_names)
+            with self.conn.cursor() as cur:
+                cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})",
+                                list(zip(*(col.to_pylist() for col in data.columns))))
+            return
         with self.conn.cursor() as cur:
             with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
                 for batch in data.to_batches(max_chunksize=50_000):
@@ -536,7 +552,10 @@ class PostgresStore(Store):
                 dropped.append(name)
         if dropped:
             statements.append(f"DROP TABLE IF EXISTS {', '.join(dropped)}")
-        if statements:  # statements without parameters run as one (implicit) transaction: all or none
+        if statements and self._pipe is not None:  # a pipeline takes one command a statement (and sends them on)
+            for statement in statements:
+                self.conn.execute(statement)
+        elif statements:  # statements without parameters run as one (implicit) transaction: all or none
             self.conn.execute("; ".join(statements))
         for key in kept:
             self._temps[key] = replace(self._temps[key], live=False, rows=0, written=False)
@@ -571,12 +590,15 @@ class PostgresStore(Store):
         sql = f"SELECT * FROM (\n{select_sql.strip().rstrip(';')}\n) q LIMIT 0"
         with self.conn.cursor() as cur:
             cur.execute(self._pg(sql) if params else sql, list(params) if params else None)
+            self._results(cur)
             result, columns = cur.pgresult, cur.description or []
             return tuple((c.name, c.type_code, result.fmod(i) if result else -1) for i, c in enumerate(columns))
 
     def _rowcount(self, sql: str, params: Sequence[Any] = ()) -> int:
         with self.conn.cursor() as cur:
             cur.execute(self._pg(sql) if params else sql, list(params) if params else None)
+            if self._pipe is not None:  # the count is known once synced
+                self._pipe.sync()
             return max(cur.rowcount, 0)
 
     def _refill(self, key: str, entry: _TempTable, fill: Callable[[], int]) -> None:
@@ -678,6 +700,22 @@ class PostgresStore(Store):
 
     def lock_for_transaction(self, name: str) -> None:
         self.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (name,))
+
+    @contextmanager
+    def pipeline(self) -> Iterator[Store]:
+        outer = self._pipe is None
+        with self.conn.pipeline() as pipe:  # nested: psycopg gives the pipeline already open
+            self._pipe = pipe
+            try:
+                yield self
+            finally:
+                if outer:
+                    self._pipe = None
+
+    def _results(self, cur: Any) -> None:
+        """In a pipeline a statement's result (and whether it has rows) is known only once synced."""
+        if self._pipe is not None and cur.description is None:
+            self._pipe.sync()
 
     def reader(self) -> Store:
         return PostgresStore(self.url)
