@@ -248,9 +248,12 @@ def _candidates(store: Store, columns: list[str], std: Mapping[str, Any], rules:
     where = " OR ".join("(" + " AND ".join(f"s.{c} = ?" for c in r) + ")" for r in usable)
     params = tuple(std[c] for r in usable for c in r)
     selects = ["s.rid"] + [_list_sql(store, c) if c in LIST_COLUMNS else f"s.{c}" for c in columns]
-    rows = store.fetch_arrow(f"SELECT {', '.join(selects)} FROM identity_standardized s WHERE {where} "
-                             f"LIMIT {MAX_CANDIDATES + 1}", params).to_pylist()
-    return None if len(rows) > MAX_CANDIDATES else rows
+    found = store.fetchall(f"SELECT {', '.join(selects)} FROM identity_standardized s WHERE {where} "
+                           f"LIMIT {MAX_CANDIDATES + 1}", params)
+    if len(found) > MAX_CANDIDATES:
+        return None
+    names = ["rid", *columns]
+    return [dict(zip(names, row)) for row in found]
 
 
 Edge = tuple[str, str, float, float]
@@ -271,9 +274,9 @@ def _score(loaded: _Loaded, store: Store, std: Mapping[str, Any], candidates: li
     tfs = {col: loaded.frequencies.shares(store, col, left[col]) for col in tf_columns if left.get(col) is not None}
     least = -math.inf if threshold <= 0 else math.inf if threshold >= 1 else math.log2(threshold / (1 - threshold))
     seen: dict[tuple[str, str], tuple[float, float]] = {}
-    for right in candidates:
+    for right in candidates:  # each met a blocking rule in the candidates' query (PairScorer.blocked)
         a, b = str(left["rid"]), str(right["rid"])
-        if a == b or not loaded.scorer.blocked(left, right):
+        if a == b:
             continue
         weight = loaded.scorer.match_weight(left, right, tfs)
         if weight >= least:
