@@ -243,3 +243,12 @@ def test_warming_loads_the_model_and_the_totals_before_the_first_call(resolved, 
 
 def test_warming_a_store_with_nothing_resolved_says_why(store, settings):
     assert placement.warm(store, CFG, settings) == "no saved model fits the configuration"
+
+
+def test_the_term_frequency_cache_is_bounded(resolved, monkeypatch):
+    monkeypatch.setattr(placement, "TF_CACHED_VALUES", 20)
+    frequencies = placement.TermFrequencies()
+    for i in range(50):
+        frequencies.count(resolved, "std_family_name", f"nobody-{i}")
+    assert len(frequencies._counts) <= 20
+    assert ("std_family_name", "nobody-49") in frequencies._counts  # the latest stay

@@ -75,15 +75,18 @@ MAX_LINKED = 500
 """More records linked to the new one than this: the batch path clusters them."""
 TF_TTL_SECONDS = 300.0
 TF_TOTAL_TTL_SECONDS = 900.0
+TF_CACHED_VALUES = 200_000
+"""Value counts kept per process at most (~30 MB); past it the oldest tenth is dropped and read again
+when asked (a store of a hundred million people holds millions of distinct names)."""
 
 
-def sql_text(value: str) -> str:
+def _sql_text(value: str) -> str:
     """A string as an SQL literal (quotes doubled): record ids inlined into IN lists."""
     return "'" + str(value).replace("'", "''") + "'"
 
 
 def _in_list(values: Iterable[str]) -> str:
-    return ", ".join(sql_text(v) for v in sorted(set(values))) or "NULL"
+    return ", ".join(_sql_text(v) for v in sorted(set(values))) or "NULL"
 
 
 class TermFrequencies:
@@ -103,6 +106,9 @@ class TermFrequencies:
                                          (value,)) or 0))
             with self._lock:
                 self._counts[(column, value)] = hit
+                if len(self._counts) > TF_CACHED_VALUES:  # the oldest reads go first (insertion order)
+                    for key in list(self._counts)[: TF_CACHED_VALUES // 10]:
+                        del self._counts[key]
         return hit[1]
 
     def total(self, store: Store, column: str) -> int:
