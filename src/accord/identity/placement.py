@@ -61,7 +61,7 @@ from accord.identity.state import (
     LIST_COLUMNS,
     SETTINGS_WATERMARK,
     STATE_COLUMNS,
-    Decisions,
+    decisions,
     _list_sql,
     edges_touching,
     frame_from_state,
@@ -320,25 +320,6 @@ def _linked(store: Store, seeds: set[str], auto: float) -> set[str] | None:
     return seen
 
 
-def _decisions(store: Store, rids: set[str], last_id: int) -> Decisions:
-    """``state.decisions`` for the decisions naming ``rids`` (the only ones clustering them can meet)."""
-    listed = _in_list(rids)
-    rows = store.fetchall(f"""
-        SELECT record_a, record_b, kind FROM (
-            SELECT c.record_a, c.record_b, c.kind,
-                   ROW_NUMBER() OVER (PARTITION BY record_a, record_b ORDER BY constraint_id DESC) AS rn
-            FROM identity_constraints c WHERE c.record_a IN ({listed}) OR c.record_b IN ({listed})) x
-        WHERE rn = 1 ORDER BY record_a, record_b""")
-    out = Decisions(last_id=last_id)
-    for a, b, kind in rows:
-        if kind == "must_link":
-            out.must_link.append((a, b))
-        elif kind == "cannot_link":
-            out.cannot_link[a].add(b)
-            out.cannot_link[b].add(a)
-    return out
-
-
 def _state(store: Store, rids: set[str]) -> pd.DataFrame:
     if not rids:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in STATE_COLUMNS})
@@ -378,7 +359,7 @@ def _cluster(store: Store, cfg: ProjectConfig, settings: IdentitySettings, repor
     rule_edges = rule_edges[rule_edges["record_a"].isin(affected) | rule_edges["record_b"].isin(affected)]
     report.rule_edges = len(rule_edges)
     last = int(store.scalar("SELECT COALESCE(MAX(constraint_id), 0) FROM identity_constraints"))
-    decided = _decisions(store, named, last)
+    decided = decisions(store, _in_list(named), last)
     report.decisions = len(decided.must_link) + sum(len(v) for v in decided.cannot_link.values()) // 2
     result = cluster_records(state, rules, [rule_edges, edges_model], settings, cfg, decided, records=sorted(named))
     touches = result.edges["record_a"].isin(affected) | result.edges["record_b"].isin(affected)
