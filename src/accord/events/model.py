@@ -92,10 +92,8 @@ class IncrementalModel:
     def warm(self, store: Store) -> None:
         """Load what the first identify would (the model, the term-frequency totals) on ``store``, the
         connection identify calls will use: a server calls it at start."""
-        try:
-            from accord.identity.placement import warm
-        except ImportError:  # pragma: no cover - identity without real-time placement
-            return
+        from accord.identity.placement import warm
+
         reason = warm(store, self.cfg)
         if reason is not None:
             log.info("real-time placement not ready yet: %s", reason)

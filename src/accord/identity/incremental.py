@@ -514,8 +514,9 @@ def resolve_records(store: Store, cfg: ProjectConfig, records: Sequence[Mapping[
                         profile = build_new_profile(store, cfg, *keys[0], run_id, actor=actor or run_id)
                         assert profile.ids.customer_ids
                         return [Assignment(*keys[0], profile.ids.customer_ids[0], "created")]
-        before = _customers_of(store, keys) if report is None else {}  # a placed record is new
+        before: dict[tuple[str, str], str] = {}  # a placed record is new: it had no customer
         if report is None:
+            before = _customers_of(store, keys)
             reason = full_rebuild_reason(store, settings, cfg)
             if reason is not None:
                 raise AccordError(f"cannot resolve records in real time: {reason}; run 'accord run' first")

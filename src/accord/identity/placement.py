@@ -64,7 +64,7 @@ from accord.identity.state import (
     decisions,
     _list_sql,
     edges_touching,
-    frame_from_state,
+    read_state,
     state_row,
 )
 from accord.store.backend import Store
@@ -320,14 +320,6 @@ def _linked(store: Store, seeds: set[str], auto: float) -> set[str] | None:
     return seen
 
 
-def _state(store: Store, rids: set[str]) -> pd.DataFrame:
-    if not rids:
-        return pd.DataFrame({c: pd.Series([], dtype=object) for c in STATE_COLUMNS})
-    cols = ", ".join(_list_sql(store, c) if c in LIST_COLUMNS else f"s.{c}" for c in STATE_COLUMNS)
-    table = store.fetch_arrow(f"SELECT {cols} FROM identity_standardized s WHERE s.rid IN ({_in_list(rids)})")
-    return frame_from_state(table)
-
-
 def _cluster(store: Store, cfg: ProjectConfig, settings: IdentitySettings, report: IdentityReport, rid: str,
              new_row: pd.DataFrame, affected: set[str], linked: set[str], holders: set[str],
              new_ids: list[tuple[str, str]], model_edges: pd.DataFrame, version: int
@@ -350,7 +342,7 @@ def _cluster(store: Store, cfg: ProjectConfig, settings: IdentitySettings, repor
     edges_model = pd.concat([stored.assign(priority=None).astype(object), model_edges.astype(object)],
                             ignore_index=True)
     named = affected | group_rids | set(edges_model["record_a"]) | set(edges_model["record_b"])
-    others = _state(store, named - {rid})
+    others = read_state(store, f"WHERE s.rid IN ({_in_list(named - {rid})})")
     state = pd.concat([others, new_row], ignore_index=True) if len(others) else new_row
     in_groups = state[state["rid"].isin(group_rids | affected)].reset_index(drop=True)
     rules = apply_rules(in_groups, settings)
@@ -358,8 +350,7 @@ def _cluster(store: Store, cfg: ProjectConfig, settings: IdentitySettings, repor
     rule_edges = rule_edge_frame(rules)
     rule_edges = rule_edges[rule_edges["record_a"].isin(affected) | rule_edges["record_b"].isin(affected)]
     report.rule_edges = len(rule_edges)
-    last = int(store.scalar("SELECT COALESCE(MAX(constraint_id), 0) FROM identity_constraints"))
-    decided = decisions(store, _in_list(named), last)
+    decided = decisions(store, _in_list(named))
     report.decisions = len(decided.must_link) + sum(len(v) for v in decided.cannot_link.values()) // 2
     result = cluster_records(state, rules, [rule_edges, edges_model], settings, cfg, decided, records=sorted(named))
     touches = result.edges["record_a"].isin(affected) | result.edges["record_b"].isin(affected)
@@ -400,7 +391,7 @@ def place_record(store: Store, cfg: ProjectConfig, settings: IdentitySettings, r
     lap("predict")
 
     auto = cfg.identity.auto_merge_threshold
-    holders = _holders(store, new_ids) - {rid}
+    holders = _holders(store, new_ids)  # stored records: never the new one
     seeds = holders | {r for a, b, p, _ in model_edges if p >= auto for r in (a, b)}
     seeds.discard(rid)
     linked = _linked(store, seeds, auto) if seeds else set()

@@ -216,10 +216,10 @@ class Decisions:
         return out | set(self.cannot_link)
 
 
-def decisions(store: Store, naming: str | None = None, last_id: int | None = None) -> Decisions:
+def decisions(store: Store, naming: str | None = None) -> Decisions:
     """The latest decision per pair (identity_constraints is append-only). ``naming`` (an SQL list of
     record ids): only the decisions naming one of them, the only ones clustering them can meet (a
-    real-time placement). ``last_id``: the newest decision's id, when the caller has read it."""
+    real-time placement)."""
     where = f"WHERE c.record_a IN ({naming}) OR c.record_b IN ({naming})" if naming else ""
     rows = store.fetchall(f"""
         SELECT record_a, record_b, kind FROM (
@@ -227,9 +227,7 @@ def decisions(store: Store, naming: str | None = None, last_id: int | None = Non
                    ROW_NUMBER() OVER (PARTITION BY record_a, record_b ORDER BY constraint_id DESC) AS rn
             FROM identity_constraints c {where}) x
         WHERE rn = 1 ORDER BY record_a, record_b""")
-    if last_id is None:
-        last_id = int(store.scalar("SELECT COALESCE(MAX(constraint_id), 0) FROM identity_constraints"))
-    out = Decisions(last_id=last_id)
+    out = Decisions(last_id=int(store.scalar("SELECT COALESCE(MAX(constraint_id), 0) FROM identity_constraints")))
     for a, b, kind in rows:
         if kind == "must_link":
             out.must_link.append((a, b))

@@ -57,6 +57,8 @@ SOURCE_COLUMNS = ("source", "record_key", "given_name", "family_name", "full_nam
                   *ADDRESS_PARTS, "emails", "phones", "external_ids", "source_created_at", "source_updated_at",
                   "first_seen_at", "valid_from", "deleted_at")
 """The ``source_records`` columns a scoped build reads (``external_ids``: for the identifier index refresh)."""
+TEXT_FIELDS = ("given_name", "family_name", "full_name", "date_of_birth", "company", *ADDRESS_PARTS)
+"""The ``source_records`` text columns golden values are taken from (trimmed; empty is null)."""
 MAX_SOURCE_BITS = 62
 DEFAULT_PRIORITY = 100
 
@@ -133,8 +135,7 @@ def build_golden(store: Store, settings: ProfilesSettings | None = None, priorit
             "source": pa.array(names, pa.string()),
             "priority": pa.array([int(prio.get(n, DEFAULT_PRIORITY)) for n in names], pa.int64()),
             "bit": pa.array([(1 << i) if i < MAX_SOURCE_BITS else 0 for i in range(len(names))], pa.int64())}))
-        parts = ", ".join(f"{_text('sr.' + c)} AS {c}" for c in
-                          ("given_name", "family_name", "full_name", "date_of_birth", "company", *ADDRESS_PARTS))
+        parts = ", ".join(f"{_text('sr.' + c)} AS {c}" for c in TEXT_FIELDS)
         # Customers are keyed by their integer seq while computing: grouping on it is much faster than on text.
         temp_as(store, "_pc_base", f"""
             SELECT cu.seq AS cseq, rc.customer_id, sr.source, sr.record_key,
@@ -313,19 +314,17 @@ def golden_of_one_record(store: Store, customer_id: str, source: str, record_key
     The values are those ``build_golden`` derives for such a customer (its SQL, for one record: values
     trimmed, emails lower-cased, phones reduced to digits and '+', the address joined from its parts);
     ``tests/identity/test_placement.py`` pins the two to each other. ``customer_id`` is new: it has no
-    profile document to invalidate. None when the rules would have to
-    choose (the record holds two emails, phones or addresses), when a value is encrypted, or when the
-    record is not stored: ``build_golden`` decides those."""
+    profile document to invalidate. None when the rules would have to choose (the record holds two
+    emails, phones or addresses), when a value is encrypted, or when the record is not stored:
+    ``build_golden`` decides those."""
     row = store.fetchone(
-        "SELECT " + ", ".join(("given_name", "family_name", "full_name", "date_of_birth", "company", *ADDRESS_PARTS))
-        + ", CAST(emails AS TEXT), CAST(phones AS TEXT), COALESCE(source_updated_at, valid_from), "
-          "COALESCE(source_created_at, first_seen_at) FROM source_records "
-          "WHERE source = ? AND record_key = ? AND deleted_at IS NULL", (source, record_key))
+        f"SELECT {', '.join(TEXT_FIELDS)}, CAST(emails AS TEXT), CAST(phones AS TEXT), "
+        "COALESCE(source_updated_at, valid_from), COALESCE(source_created_at, first_seen_at) FROM source_records "
+        "WHERE source = ? AND record_key = ? AND deleted_at IS NULL", (source, record_key))
     if row is None:
         return None
     *texts, emails, phones, observed_at, first_at = row
-    fields = dict(zip(("given_name", "family_name", "full_name", "date_of_birth", "company", *ADDRESS_PARTS),
-                      (_trimmed(v) for v in texts)))
+    fields = dict(zip(TEXT_FIELDS, (_trimmed(v) for v in texts)))
     address = ", ".join(fields[p] for p in ADDRESS_PARTS if fields[p] is not None) or None
     multi = {"emails": _distinct(emails, lambda x: _trim(x).lower()),
              "phones": _distinct(phones, lambda x: re.sub(r"[^0-9+]", "", x)),
