@@ -1,10 +1,13 @@
-"""The hot routes (POST /v1/decide, GET /v1/profiles/{ref}) are answered in front of FastAPI
-(``fast_routes``): with the same status, headers and body as their FastAPI routes give, and the same
-access-audit rows. Each case is asked both ways on one app (``fast_routes.enabled`` off and on)."""
+"""The hot routes (POST /v1/decide, GET /v1/profiles/{ref}, collection's POST /v1/{type} and /v1/batch)
+are answered in front of FastAPI (``fast_routes``): with the same status, headers and body as their
+FastAPI routes give, and the same access-audit and event rows. Each case is asked both ways on one app
+(``fast_routes.enabled`` off and on)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import gzip
 
 import pytest
 
@@ -175,11 +178,72 @@ def test_the_sub_resources_and_other_methods_stay_with_fastapi(api: Api) -> None
     routes: FastRoutes = api.client.app.fast_routes  # type: ignore[attr-defined]
     assert routes.match("GET", "/v1/profiles/customer_id:cus_00000001") is not None
     assert routes.match("POST", "/v1/decide") is not None
+    assert routes.match("POST", "/v1/identify") is not None and routes.match("POST", "/v1/batch") is not None
     for method, path in [("GET", "/v1/profiles/customer_id:cus_00000001/records"), ("GET", "/v1/profiles/"),
                          ("HEAD", "/v1/profiles/customer_id:cus_00000001"), ("GET", "/v1/decide"),
-                         ("POST", "/v1/decide/"), ("GET", "/v1/profiles/customer_id:cus_00000001/")]:
+                         ("POST", "/v1/decide/"), ("GET", "/v1/profiles/customer_id:cus_00000001/"),
+                         ("GET", "/v1/identify"), ("POST", "/v1/identify/"), ("POST", "/v1/unknown")]:
         assert routes.match(method, path) is None, (method, path)
     assert api.get("/v1/profiles/customer_id:cus_00000001/records").status_code == 200
+
+
+# --- POST /v1/{type}, /v1/batch --------------------------------------------------------------
+
+def _identify(message_id: str, **fields: Any) -> dict[str, Any]:
+    return {"messageId": message_id, "userId": f"u-{message_id}", "traits": {"email": f"{message_id}@lovelace.org"},
+            **fields}
+
+
+def test_a_collected_message_is_answered_and_stored_alike(api: Api) -> None:
+    routes: FastRoutes = api.client.app.fast_routes  # type: ignore[attr-defined]
+    routes.enabled = False
+    try:
+        slow = api.client.post("/v1/identify", json=_identify("m-slow"), headers=bearer(WRITE_KEY))
+    finally:
+        routes.enabled = True
+    fast = api.client.post("/v1/identify", json=_identify("m-fast"), headers=bearer(WRITE_KEY))
+    assert (same(slow, fast), fast.json()) == (200, {"success": True})
+    stored = api.rows("SELECT event_id, type, identity_type, identity_value FROM events WHERE event_id LIKE 'm-%' "
+                      "ORDER BY event_id")
+    assert stored == [("m-fast", "identify", "user_id", "u-m-fast"), ("m-slow", "identify", "user_id", "u-m-slow")]
+    owners = api.rows("SELECT value FROM customer_identifiers WHERE id_type = 'email' AND value LIKE 'm-%' "
+                      "ORDER BY value")
+    assert owners == [("m-fast@lovelace.org",), ("m-slow@lovelace.org",)]  # both stitched
+
+
+def test_a_batch_and_segments_basic_auth_are_answered_alike(api: Api) -> None:
+    body = {"batch": [{"type": "track", "event": "Viewed", "anonymousId": "a1", "messageId": "b1"},
+                      {"type": "page", "anonymousId": "a1", "messageId": "b2"}]}
+    slow, fast = both_ways(api, "POST", "/v1/batch", json=body, headers=basic(WRITE_KEY))
+    assert same(slow, fast) == 200
+    assert api.rows("SELECT COUNT(*) FROM events WHERE event_id IN ('b1', 'b2')") == [(2,)]  # a retry: stored once
+    slow, fast = both_ways(api, "POST", "/v1/track", content=gzip.compress(b'{"event": "E", "anonymousId": "a2", '
+                                                                          b'"messageId": "g1"}'),
+                           headers={**bearer(WRITE_KEY), "Content-Encoding": "gzip",
+                                    "Content-Type": "application/json"})
+    assert same(slow, fast) == 200
+
+
+@pytest.mark.parametrize(("path", "kw", "status"), [
+    ("/v1/identify", {"headers": {}}, 401),
+    ("/v1/identify", {"headers": bearer("no-such-key")}, 401),
+    ("/v1/track", {"headers": bearer(READ_KEY)}, 403),
+    ("/v1/identify", {"headers": {"Authorization": "Basic !!"}}, 401),
+    ("/v1/identify", {"content": b'{"userId": ', "headers": {**bearer(WRITE_KEY), "Content-Type": "application/json"}},
+     400),
+    ("/v1/identify", {"json": {"traits": {"email": "x@example.com"}}}, 422),  # neither userId nor anonymousId
+    ("/v1/identify", {"json": {"type": "track", "userId": "u1"}}, 422),
+    ("/v1/batch", {"json": {"batch": "nope"}}, 422),
+    ("/v1/track", {"content": b"{}", "headers": {**bearer(WRITE_KEY), "Content-Encoding": "br",
+                                                 "Content-Type": "application/json"}}, 415),
+    ("/v1/track", {"json": {"event": "E", "anonymousId": "a", "properties": {"pad": "x" * 40_000}}}, 413),
+    ("/v1/batch", {"json": {"batch": [{"type": "track", "event": "E", "anonymousId": "a",
+                                       "properties": {"pad": "x" * 20_000}}] * 30}}, 413),
+])
+def test_collection_refused_is_refused_alike(api: Api, path: str, kw: dict[str, Any], status: int) -> None:
+    kw.setdefault("headers", bearer(WRITE_KEY))
+    slow, fast = both_ways(api, "POST", path, **kw)
+    assert same(slow, fast) == status
 
 
 # --- the route table itself --------------------------------------------------------------------

@@ -231,7 +231,10 @@ def test_warming_loads_the_model_and_the_totals_before_the_first_call(resolved, 
     monkeypatch.setattr(placement, "load_model", no_second_load)
     asked = []
     real = store.scalar
+    real_many = store.fetch_many
     monkeypatch.setattr(store, "scalar", lambda sql, params=(): asked.append(sql) or real(sql, params))
+    monkeypatch.setattr(store, "fetch_many", lambda statements: asked.extend(s for s, _ in statements)
+                        or real_many(statements))
     known = parts[0][0]  # a stored person's names: their frequencies are read
     out = resolve_records(store, CFG, [{"source": "api", "record_key": "u-warm", "given_name": known["given_name"],
                                         "family_name": known["family_name"]}], settings=settings)

@@ -84,6 +84,7 @@ def create_app(cfg: ProjectConfig, environ: Mapping[str, str] | None = None, *, 
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(collect.router)
+    collect.install_fast_routes(app.fast_routes)
     app.include_router(profiles.router)
     app.fast_routes.add("GET", "/v1/profiles/{ref}", profiles.serve_profile)
     app.include_router(decisions.make_router(cfg, app.fast_routes))

@@ -14,7 +14,7 @@ answered 500 as ``errors.py`` does.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,14 +54,17 @@ class FastRequest:
         return None
 
     async def body(self) -> bytes:
-        chunks: list[bytes] = []
+        return b"".join([chunk async for chunk in self.chunks()])
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives (a caller may stop reading, e.g. past a size limit)."""
         while True:
             message = await self._receive()
             if message["type"] == "http.disconnect":
                 raise ClientGone
-            chunks.append(message.get("body", b""))
+            yield message.get("body", b"")
             if not message.get("more_body", False):
-                return b"".join(chunks)
+                return
 
 
 Handler = Callable[[Any, FastRequest, str], Awaitable[Any]]

@@ -60,6 +60,8 @@ DUCKDB_THREADS_ENV = "ACCORD_API_DUCKDB_THREADS"
 at once on several threads, and a point query fanned out over DuckDB's pool costs more in hand-offs
 than it gains, twice as much on a busy machine (measured: 18 vs 41 ms per new identify at load 7)."""
 PENDING_CHUNK = 500
+STITCHING_LOCK = "accord.stitching"
+"""Held by a transaction that stitches, so two worker processes never stitch at once."""
 _SIGNAL_SQL = ("SELECT event_id, type, user_id, anonymous_id, previous_id, group_id, CAST(traits AS TEXT), "
                "received_at FROM identity_signals")
 
@@ -333,7 +335,8 @@ class StoreWorker:
                 events.setdefault(row[0], row)
             for row in part.signals:
                 signals.setdefault(row[0], row)
-        tables = [("events", _arrow(events, EVENTS_SCHEMA)), ("identity_signals", _arrow(signals, SIGNALS_SCHEMA))]
+        tables = [_Rows("events", list(events.values()), EVENTS_SCHEMA),
+                  _Rows("identity_signals", list(signals.values()), SIGNALS_SCHEMA)]
         to_stitch = [_signal(r[:7]) for r in signals.values()] if self.stitcher is not None else []
         try:
             stitched = self._store_rows(tables, to_stitch, appends)
@@ -345,7 +348,7 @@ class StoreWorker:
             stitched = self._stitch(list(signals.values()))
         return Committed(list(events.values()), stitched)
 
-    def _store_rows(self, tables: list[tuple[str, pa.Table]], signals: list[Signal],
+    def _store_rows(self, tables: list[_Rows], signals: list[Signal],
                     appends: list[Callable[[Store], None]]) -> list[Stitched]:
         """Append the tables and stitch ``signals``, in one transaction; a messageId stored before (a
         client's retry) makes the append fail, and the group is redone skipping the stored rows."""
@@ -359,29 +362,33 @@ class StoreWorker:
         self._recover()
         return self._write(tables, signals, appends, dedupe=True)
 
-    def _write(self, tables: list[tuple[str, pa.Table]], signals: list[Signal],
+    def _write(self, tables: list[_Rows], signals: list[Signal],
                appends: list[Callable[[Store], None]], dedupe: bool) -> list[Stitched]:
         store = self._store
         assert store is not None
         # Messages inserted fresh here (not a retry) are claimed for stitching as they are written:
         # the primary key makes this transaction the only one holding them.
         claimed_at = now_utc() if signals and not dedupe else None
-        with store.transaction():
-            for table, data in tables:
+        # Held back and sent together (PostgreSQL): the rows with the stitching lock, the stitching's
+        # writes with its next read or the COMMIT.
+        with store.pipeline(), store.transaction():
+            for rows in tables:
                 if dedupe:
-                    store.insert_new(table, data, ["event_id"])
+                    store.insert_new(rows.table, rows.arrow(), ["event_id"])
+                elif rows.table == "identity_signals" and claimed_at is not None:
+                    _append(store, rows.claimed(claimed_at))
                 else:
-                    if table == "identity_signals" and claimed_at is not None and data.num_rows:
-                        data = data.append_column("processed_at", pa.array([claimed_at] * data.num_rows,
-                                                                          pa.timestamp("us")))
-                    _append(store, table, data)
+                    _append(store, rows)
             for fn in appends:
                 fn(store)
             if not signals:
                 return []
+            store.lock_for_transaction(STITCHING_LOCK)
             try:
-                return self._stitch_group(signals, claimed_at)
+                return self._stitch_group(signals, claimed_at, locked=True)
             except Exception as exc:
+                if store.is_unique_violation(exc) and store.refused_by(exc) in {t.table for t in tables}:
+                    raise  # a messageId stored before (a retry): the rows' error, held back to the first read
                 raise _StitchFailed(str(exc)) from exc
 
     def _after_commit(self, committed: Committed) -> None:
@@ -444,14 +451,17 @@ class StoreWorker:
                 self._recover()
         return out
 
-    def _stitch_group(self, signals: list[Signal], claimed_at: datetime | None = None) -> list[Stitched]:
+    def _stitch_group(self, signals: list[Signal], claimed_at: datetime | None = None, locked: bool = False
+                      ) -> list[Stitched]:
         """Stitch ``signals``; ``claimed_at``: they were inserted already claimed (processed_at) in
-        this transaction, else each is claimed here and one stitched before is skipped."""
+        this transaction, else each is claimed here and one stitched before is skipped. ``locked``: the
+        transaction holds the stitching lock already."""
         store, stitcher = self._store, self.stitcher
         assert store is not None and stitcher is not None
         now = claimed_at or now_utc()
         with store.transaction():
-            store.lock_for_transaction("accord.stitching")
+            if not locked:
+                store.lock_for_transaction(STITCHING_LOCK)
             if claimed_at is not None:
                 todo = signals
             else:
@@ -537,22 +547,35 @@ def _insert_rows(store: Store, rows: list[tuple[str, tuple[str, ...], tuple[Any,
                           [v for r in part for v in r])
 
 
-def _append(store: Store, table: str, data: pa.Table) -> None:
-    """Append ``data``: a few rows as one INSERT ... VALUES, more as an Arrow table."""
-    if data.num_rows > SMALL_INSERT or data.num_rows == 0:
-        store.load_arrow(table, data)
+@dataclass
+class _Rows:
+    """A group's rows for one table, in ``schema``'s column order; as Arrow only when loaded in bulk."""
+
+    table: str
+    rows: list[tuple[Any, ...]]
+    schema: pa.Schema
+
+    def arrow(self) -> pa.Table:
+        columns = list(zip(*self.rows)) if self.rows else [[] for _ in self.schema]
+        return pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, self.schema)],
+                                    schema=self.schema)
+
+    def claimed(self, at: datetime) -> _Rows:
+        """The rows with ``processed_at`` set: claimed for stitching as they are written."""
+        return _Rows(self.table, [(*r, at) for r in self.rows],
+                     self.schema.append(pa.field("processed_at", pa.timestamp("us"))))
+
+
+def _append(store: Store, rows: _Rows) -> None:
+    """Append the rows: a few as one INSERT ... VALUES (no Arrow round trip), more as an Arrow table."""
+    if not rows.rows:
         return
-    names = data.column_names
-    marks = "(" + ", ".join("?" for _ in names) + ")"
-    columns = [data.column(n).to_pylist() for n in names]
-    params = [c[i] for i in range(data.num_rows) for c in columns]
-    store.execute(f"INSERT INTO {table} ({', '.join(names)}) VALUES {', '.join(marks for _ in range(data.num_rows))}",
-                  params)
-
-
-def _arrow(rows: dict[str, tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
-    columns = list(zip(*rows.values())) if rows else [[] for _ in schema]
-    return pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, schema)], schema=schema)
+    if len(rows.rows) > SMALL_INSERT:
+        store.load_arrow(rows.table, rows.arrow())
+        return
+    marks = "(" + ", ".join("?" for _ in rows.schema) + ")"
+    store.execute(f"INSERT INTO {rows.table} ({', '.join(rows.schema.names)}) "
+                  f"VALUES {', '.join(marks for _ in rows.rows)}", [v for r in rows.rows for v in r])
 
 
 def _signal(row: tuple[Any, ...]) -> Signal:

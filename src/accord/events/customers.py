@@ -14,6 +14,7 @@ from typing import Any
 
 from accord.events.rules import Identifier
 from accord.profiles.audit import AuditEvent, append_events
+from accord.profiles._sql import reserve_each
 from accord.profiles.ids import format_id
 from accord.profiles.lookup import invalidate_profile_documents
 from accord.store.backend import Store
@@ -109,12 +110,9 @@ def attach(store: Store, customer_id: str, identifiers: Sequence[Identifier], at
 def new_customer(store: Store, at: datetime, reason: str, evidence: list[dict[str, Any]]) -> str:
     """A new customer id (never given before), with its 'created' audit event.
 
-    On the identify hot path: one UPDATE reserves both the id and the audit event number (the counters
-    ``reserve`` and ``append_events`` keep), and each row is one INSERT."""
-    counters = dict(store.fetchall(
-        "UPDATE profile_counters SET last_value = last_value + 1 WHERE name IN ('customer', 'audit') "
-        "RETURNING name, last_value"))
-    seq, audit_id = int(counters["customer"]), int(counters["audit"])
+    On the identify hot path: one statement reserves both the id and the audit event number (the counters
+    ``reserve`` and ``append_events`` keep, locked in their usual order), and each row is one INSERT."""
+    seq, audit_id = reserve_each(store, ["customer", "audit"])
     customer_id = format_id(seq)
     store.execute("INSERT INTO customers (customer_id, seq, status, merged_into, created_at, created_by, retired_at) "
                   "VALUES (?, ?, 'active', NULL, ?, ?, NULL)", (customer_id, seq, at, ACTOR))

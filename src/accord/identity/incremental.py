@@ -509,9 +509,10 @@ def resolve_records(store: Store, cfg: ProjectConfig, records: Sequence[Mapping[
                     log.debug("record %s:%s takes the batch path: %s", *keys[0], placed)
                 else:
                     report = placed
-                    store_records(store, unique, run_id, new=True)
+                    stored_at = store_records(store, unique, run_id, new=True)
                     if report.affected_records == 1:  # placed alone, and new: a customer of its own
-                        profile = build_new_profile(store, cfg, *keys[0], run_id, actor=actor or run_id)
+                        profile = build_new_profile(store, cfg, *keys[0], run_id, actor=actor or run_id,
+                                                    record=(unique[0], stored_at))
                         assert profile.ids.customer_ids
                         return [Assignment(*keys[0], profile.ids.customer_ids[0], "created")]
         before: dict[tuple[str, str], str] = {}  # a placed record is new: it had no customer

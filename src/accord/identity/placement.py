@@ -97,19 +97,33 @@ class TermFrequencies:
         self._totals: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
 
+    @staticmethod
+    def count_sql(column: str) -> str:
+        return f"SELECT COUNT(*) FROM identity_standardized WHERE {column} = ?"
+
     def count(self, store: Store, column: str, value: str) -> int:
         now = time.monotonic()
         with self._lock:
             hit = self._counts.get((column, value))
         if hit is None or now - hit[0] > TF_TTL_SECONDS:
-            hit = (now, int(store.scalar(f"SELECT COUNT(*) FROM identity_standardized WHERE {column} = ?",
-                                         (value,)) or 0))
-            with self._lock:
-                self._counts[(column, value)] = hit
-                if len(self._counts) > TF_CACHED_VALUES:  # the oldest reads go first (insertion order)
-                    for key in list(self._counts)[: TF_CACHED_VALUES // 10]:
-                        del self._counts[key]
+            hit = self.put(column, value, int(store.scalar(self.count_sql(column), (value,)) or 0))
         return hit[1]
+
+    def due(self, column: str, value: str) -> bool:
+        """Whether ``count`` would read this value's count (not cached, or cached too long ago)."""
+        with self._lock:
+            hit = self._counts.get((column, value))
+        return hit is None or time.monotonic() - hit[0] > TF_TTL_SECONDS
+
+    def put(self, column: str, value: str, count: int) -> tuple[float, int]:
+        """Cache a count just read (``count_sql``)."""
+        hit = (time.monotonic(), count)
+        with self._lock:
+            self._counts[(column, value)] = hit
+            if len(self._counts) > TF_CACHED_VALUES:  # the oldest reads go first (insertion order)
+                for key in list(self._counts)[: TF_CACHED_VALUES // 10]:
+                    del self._counts[key]
+        return hit
 
     def total(self, store: Store, column: str) -> int:
         now = time.monotonic()
@@ -194,23 +208,37 @@ def _model(store: Store, settings: IdentitySettings, version: int) -> _Loaded | 
     return loaded
 
 
-def _ready(store: Store, cfg: ProjectConfig, settings: IdentitySettings, key: tuple[str, str] | None = None
-           ) -> _Loaded | str:
-    """The loaded model when the stored state allows a real-time placement of the record ``key`` (one not
-    stored yet), else why not."""
-    if settings.engine != "duckdb":
-        return f"engine {settings.engine} resolves in full"
-    if any(not isinstance(r, list) for r in settings.model.blocking_rules):
-        return "blocking rules in SQL: the batch path pairs them"
-    # One round trip: the latest model, the watermarks, the last human decision, the record if stored.
-    row = store.fetchone(f"""
+_READY_SQL = f"""
         SELECT m.version, m.fingerprint,
                (SELECT value FROM identity_watermarks WHERE name = '{SETTINGS_WATERMARK}'),
                (SELECT value FROM identity_watermarks WHERE name = '{CONSTRAINT_WATERMARK}'),
                (SELECT COALESCE(MAX(constraint_id), 0) FROM identity_constraints),
                (SELECT COUNT(*) FROM source_records WHERE source = ? AND record_key = ?)
-        FROM (SELECT version, fingerprint FROM identity_models ORDER BY version DESC LIMIT 1) m""",
-                         key or ("", ""))
+        FROM (SELECT version, fingerprint FROM identity_models ORDER BY version DESC LIMIT 1) m"""
+"""The latest model, the watermarks, the last human decision, and whether the record is stored."""
+
+
+def _unsupported(settings: IdentitySettings) -> str | None:
+    if settings.engine != "duckdb":
+        return f"engine {settings.engine} resolves in full"
+    if any(not isinstance(r, list) for r in settings.model.blocking_rules):
+        return "blocking rules in SQL: the batch path pairs them"
+    return None
+
+
+def _ready(store: Store, cfg: ProjectConfig, settings: IdentitySettings, key: tuple[str, str] | None = None
+           ) -> _Loaded | str:
+    """The loaded model when the stored state allows a real-time placement of the record ``key`` (one not
+    stored yet), else why not."""
+    reason = _unsupported(settings)
+    if reason is not None:
+        return reason
+    return _ready_from(store, cfg, settings, store.fetchone(_READY_SQL, key or ("", "")), key)
+
+
+def _ready_from(store: Store, cfg: ProjectConfig, settings: IdentitySettings, row: tuple[Any, ...] | None,
+                key: tuple[str, str] | None) -> _Loaded | str:
+    """``_ready``, given the row ``_READY_SQL`` read."""
     if row is None or row[1] != settings.model.fingerprint():
         return "no saved model fits the configuration"
     version, _, settings_mark, constraint_mark, last, stored = row
@@ -244,18 +272,22 @@ def _standardize(row: Mapping[str, Any], region: str) -> dict[str, Any]:
     return prepare_record(record, region)
 
 
-def _candidates(store: Store, columns: list[str], std: Mapping[str, Any], rules: list[list[str]]
-                ) -> list[dict[str, Any]] | None:
-    """The stored records a blocking rule pairs with ``std`` (None: more than ``MAX_CANDIDATES``). One
-    statement: an OR of the rules, each answered by its index on PostgreSQL."""
+def _candidates_query(store: Store, columns: list[str], std: Mapping[str, Any], rules: list[list[str]]
+                      ) -> tuple[str, tuple[Any, ...]] | None:
+    """The statement reading the stored records a blocking rule pairs with ``std`` (None: no rule applies):
+    an OR of the rules, each answered by its index on PostgreSQL."""
     usable = [r for r in rules if all(std.get(c) not in (None, "") for c in r)]
     if not usable:
-        return []
+        return None
     where = " OR ".join("(" + " AND ".join(f"s.{c} = ?" for c in r) + ")" for r in usable)
     params = tuple(std[c] for r in usable for c in r)
     selects = ["s.rid"] + [_list_sql(store, c) if c in LIST_COLUMNS else f"s.{c}" for c in columns]
-    found = store.fetchall(f"SELECT {', '.join(selects)} FROM identity_standardized s WHERE {where} "
-                           f"LIMIT {MAX_CANDIDATES + 1}", params)
+    return (f"SELECT {', '.join(selects)} FROM identity_standardized s WHERE {where} "
+            f"LIMIT {MAX_CANDIDATES + 1}", params)
+
+
+def _candidates(found: list[tuple[Any, ...]], columns: list[str]) -> list[dict[str, Any]] | None:
+    """The candidates' rows as records (None: more than ``MAX_CANDIDATES``)."""
     if len(found) > MAX_CANDIDATES:
         return None
     names = ["rid", *columns]
@@ -296,14 +328,19 @@ def _edge_frame(edges: list[Edge]) -> pd.DataFrame:
                          "match_weight": pd.Series([e[3] for e in edges], dtype=float)})
 
 
-def _holders(store: Store, values: Iterable[tuple[str, str]]) -> set[str]:
-    """The stored records holding any (id_type, value) of ``values``."""
+def _holders_query(values: Iterable[tuple[str, str]]) -> tuple[str, tuple[Any, ...]] | None:
+    """The statement reading the stored records holding any (id_type, value) of ``values`` (None: none)."""
     pairs = sorted(set(values))
     if not pairs:
-        return set()
+        return None
     where = " OR ".join("(id_type = ? AND value = ?)" for _ in pairs)
-    return {r for (r,) in store.fetchall(f"SELECT DISTINCT rid FROM identity_record_identifiers WHERE {where}",
-                                         tuple(x for p in pairs for x in p))}
+    return f"SELECT DISTINCT rid FROM identity_record_identifiers WHERE {where}", tuple(x for p in pairs for x in p)
+
+
+def _holders(store: Store, values: Iterable[tuple[str, str]]) -> set[str]:
+    """The stored records holding any (id_type, value) of ``values``."""
+    query = _holders_query(values)
+    return {r for (r,) in store.fetchall(*query)} if query is not None else set()
 
 
 def _linked(store: Store, seeds: set[str], auto: float) -> set[str] | None:
@@ -367,31 +404,53 @@ def place_record(store: Store, cfg: ProjectConfig, settings: IdentitySettings, r
     customer may have changed), or why the batch path must take it, having written nothing."""
     report = IdentityReport(run_id, mode="realtime")
     lap = Stopwatch(report.timings).lap
-    if store.dialect == "postgresql":
-        # One identity writer at a time, as incremental resolution takes it.
-        store.execute("LOCK TABLE identity_watermarks IN EXCLUSIVE MODE")
-    loaded = _ready(store, cfg, settings, (row["source"], row["record_key"]))
-    if isinstance(loaded, str):
-        return loaded
-    report.model_version = loaded.version
-    lap("ready")
-
+    reason = _unsupported(settings)
+    if reason is not None:
+        return reason
     std = _standardize(row, cfg.identity.default_region)
     rid = std["rid"]
     new_ids = identifiers_of(std, settings)
     lap("standardize")
 
-    candidates = _candidates(store, loaded.columns, std, settings.model.blocking_rules)
+    if store.dialect == "postgresql":
+        # One identity writer at a time, as incremental resolution takes it.
+        store.execute("LOCK TABLE identity_watermarks IN EXCLUSIVE MODE")
+    # The first reads in one round trip (PostgreSQL): readiness, candidates, the records holding the new
+    # record's identifiers, and the counts of its values the frequency cache lacks (of the model loaded
+    # before; checked to be the one readiness names).
+    columns = [c for c in input_columns(settings.model) if c != "rid"]
+    tf_columns = term_frequency_columns(settings.model)
+    cached = _MODELS.get(store)
+    counts = [(c, std[c]) for c in tf_columns if cached is not None and std.get(c) not in (None, "")
+              and not isinstance(std[c], list) and cached.frequencies.due(c, std[c])]
+    candidates_query = _candidates_query(store, columns, std, settings.model.blocking_rules)
+    holders_query = _holders_query(new_ids)
+    reads = [(_READY_SQL, (row["source"], row["record_key"])),
+             *([candidates_query] if candidates_query else []), *([holders_query] if holders_query else []),
+             *((TermFrequencies.count_sql(c), (v,)) for c, v in counts)]
+    results = store.fetch_many(reads)
+    loaded = _ready_from(store, cfg, settings, results[0][0] if results[0] else None,
+                         (row["source"], row["record_key"]))
+    if isinstance(loaded, str):
+        return loaded
+    report.model_version = loaded.version
+    rest = iter(results[1:])
+    found = next(rest) if candidates_query else []
+    holders = {r for (r,) in next(rest)} if holders_query else set()  # stored records: never the new one
+    if loaded is cached:
+        for (column, value), rows in zip(counts, rest):
+            loaded.frequencies.put(column, value, int(rows[0][0]) if rows else 0)
+    lap("ready")
+
+    candidates = _candidates(found, columns)
     if candidates is None:
         return f"more than {MAX_CANDIDATES} candidates"
     report.candidate_records = len(candidates)
-    model_edges = _score(loaded, store, std, candidates, cfg.identity.review_threshold,
-                         term_frequency_columns(settings.model))
+    model_edges = _score(loaded, store, std, candidates, cfg.identity.review_threshold, tf_columns)
     report.model_edges = len(model_edges)
     lap("predict")
 
     auto = cfg.identity.auto_merge_threshold
-    holders = _holders(store, new_ids)  # stored records: never the new one
     seeds = holders | {r for a, b, p, _ in model_edges if p >= auto for r in (a, b)}
     seeds.discard(rid)
     linked = _linked(store, seeds, auto) if seeds else set()

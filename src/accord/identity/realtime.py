@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from accord.clock import utcnow
@@ -44,8 +45,9 @@ def record_row(record: Mapping[str, Any], index: int) -> dict[str, Any]:
     return row
 
 
-def store_records(store: Store, rows: list[dict[str, Any]], run_id: str, *, new: bool = False) -> None:
-    """Upsert records into ``source_records``: a changed one's old version moves to the history.
+def store_records(store: Store, rows: list[dict[str, Any]], run_id: str, *, new: bool = False) -> datetime:
+    """Upsert records into ``source_records``: a changed one's old version moves to the history. Answers
+    the time they were stored at (``valid_from``; a new record's ``first_seen_at`` too).
 
     ``new``: the caller has found none of them stored (a real-time placement has)."""
     now = utcnow()
@@ -71,3 +73,4 @@ def store_records(store: Store, rows: list[dict[str, Any]], run_id: str, *, new:
             f"INSERT INTO source_records (source, record_key, {', '.join(cols)}, first_seen_at, valid_from, "
             f"run_id) VALUES (?, ?, {placeholders}, ?, ?, ?)",
             (row["source"], row["record_key"], *(row[c] for c in cols), old[1] if old else now, now, run_id))
+    return now

@@ -36,6 +36,28 @@ def reserve(store: Store, counter: str, n: int) -> int:
     return int(last) - n + 1
 
 
+def reserve_each(store: Store, counters: Sequence[str]) -> list[int]:
+    """Reserve one value of each counter in one statement; the values, in the order given. On PostgreSQL the
+    rows are locked in that order (every writer takes 'customer' before 'audit', as ``reserve`` calls in
+    turn do), so two transactions never wait on each other's counter."""
+    marks = ", ".join("?" for _ in counters)
+    if store.dialect == "postgresql":
+        order = " ".join(f"WHEN ? THEN {i}" for i in range(len(counters)))
+        rows = store.fetchall(
+            f"WITH locked AS (SELECT name FROM profile_counters WHERE name IN ({marks}) "
+            f"ORDER BY CASE name {order} END FOR UPDATE) "
+            "UPDATE profile_counters c SET last_value = c.last_value + 1 FROM locked WHERE c.name = locked.name "
+            "RETURNING c.name, c.last_value", (*counters, *counters))
+    else:  # one writing process: nothing to order
+        rows = store.fetchall(f"UPDATE profile_counters SET last_value = last_value + 1 WHERE name IN ({marks}) "
+                              "RETURNING name, last_value", tuple(counters))
+    values = {name: int(value) for name, value in rows}
+    missing = [c for c in counters if c not in values]
+    if missing:
+        raise AccordError(f"profile_counters has no counter {missing[0]!r}: the store's migrations did not run")
+    return [values[c] for c in counters]
+
+
 def json_list_distinct(store: Store, column: str, normalise: str) -> str:
     """A set-returning select-list expression: the distinct normalised text elements of a JSON list column.
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -307,7 +308,8 @@ def _multi(store: Store, sources: list[str]) -> None:
         FROM _pc_mgroups"""))
 
 
-def golden_of_one_record(store: Store, customer_id: str, source: str, record_key: str) -> GoldenReport | None:
+def golden_of_one_record(store: Store, customer_id: str, source: str, record_key: str,
+                         stored: tuple[Mapping[str, Any], datetime] | None = None) -> GoldenReport | None:
     """The golden record of a new customer holding one record (a real-time identify's usual outcome),
     written without ``build_golden``'s temp tables: each attribute's one value wins as ``only_value``.
 
@@ -316,11 +318,17 @@ def golden_of_one_record(store: Store, customer_id: str, source: str, record_key
     ``tests/identity/test_placement.py`` pins the two to each other. ``customer_id`` is new: it has no
     profile document to invalidate. None when the rules would have to choose (the record holds two
     emails, phones or addresses), when a value is encrypted, or when the record is not stored:
-    ``build_golden`` decides those."""
-    row = store.fetchone(
-        f"SELECT {', '.join(TEXT_FIELDS)}, CAST(emails AS TEXT), CAST(phones AS TEXT), "
-        "COALESCE(source_updated_at, valid_from), COALESCE(source_created_at, first_seen_at) FROM source_records "
-        "WHERE source = ? AND record_key = ? AND deleted_at IS NULL", (source, record_key))
+    ``build_golden`` decides those. ``stored``: the record as ``realtime.record_row`` gave it to
+    ``store_records`` and the time that stored it (new: no source timestamps), instead of reading it back."""
+    row: Sequence[Any] | None
+    if stored is not None:
+        record, at = stored
+        row = (*(record.get(f) for f in TEXT_FIELDS), record.get("emails"), record.get("phones"), at, at)
+    else:
+        row = store.fetchone(
+            f"SELECT {', '.join(TEXT_FIELDS)}, CAST(emails AS TEXT), CAST(phones AS TEXT), "
+            "COALESCE(source_updated_at, valid_from), COALESCE(source_created_at, first_seen_at) FROM source_records "
+            "WHERE source = ? AND record_key = ? AND deleted_at IS NULL", (source, record_key))
     if row is None:
         return None
     *texts, emails, phones, observed_at, first_at = row

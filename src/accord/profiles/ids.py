@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 
 from accord.errors import AccordError
-from accord.profiles._sql import drop_temp, reserve, temp_as, to_frame
+from accord.profiles._sql import drop_temp, reserve, reserve_each, temp_as, to_frame
 from accord.profiles.audit_sql import write_audit
 from accord.clock import utcnow
 from accord.store.backend import Store
@@ -268,13 +268,12 @@ def assign_new_record(store: Store, source: str, record_key: str, run_id: str, a
     clock = time.perf_counter()
     now = utcnow()
     with store.transaction():
-        seq = reserve(store, "customer", 1)
+        seq, event = reserve_each(store, ["customer", "audit"])
         customer_id = format_id(seq)
         store.execute("INSERT INTO customers (customer_id, seq, status, merged_into, created_at, created_by, "
                       "retired_at) VALUES (?, ?, 'active', NULL, ?, ?, NULL)", (customer_id, seq, now, actor))
         store.execute("INSERT INTO record_customer (source, record_key, customer_id, assigned_at, actor) "
                       "VALUES (?, ?, ?, ?, ?)", (source, record_key, customer_id, now, actor))
-        event = reserve(store, "audit", 1)  # after the customer counter, as every assignment takes them
         store.execute(store.type_sql(
             "INSERT INTO identity_audit (event_id, occurred_at, actor, kind, customer_id, other_customer_id, "
             "records, reason, evidence) VALUES (?, ?, ?, 'created', ?, NULL, CAST(? AS ${JSON}), 'new records', "

@@ -7,7 +7,9 @@ only the golden records of the customers they had or now have are recomputed.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -129,16 +131,18 @@ def build_profiles(store: Store, cfg: Any, clusters: pa.Table | pd.DataFrame | N
 
 
 def build_new_profile(store: Store, cfg: Any, source: str, record_key: str, run_id: str,
-                      actor: str | None = None) -> ProfilesReport:
+                      actor: str | None = None, record: tuple[Mapping[str, Any], datetime] | None = None
+                      ) -> ProfilesReport:
     """``build_profiles(scope=[(source, record_key)])`` for a new record clustered alone: a new customer
     (``ids.assign_new_record``) and its golden record (``golden.golden_of_one_record``, else
-    ``build_golden``). The identifier index is the caller's, as with ``refresh_identifiers=False``."""
+    ``build_golden``). The identifier index is the caller's, as with ``refresh_identifiers=False``.
+    ``record``: the record as stored just now and when (``realtime.store_records``), not read back."""
     started = time.perf_counter()
     settings = profiles_settings(getattr(cfg, "profiles", None))
     with store.transaction():
         ids = assign_new_record(store, source, record_key, run_id, actor)
         assert ids.customer_ids is not None
-        golden = golden_of_one_record(store, ids.customer_ids[0], source, record_key) or build_golden(
+        golden = golden_of_one_record(store, ids.customer_ids[0], source, record_key, record) or build_golden(
             store, settings, source_priorities(cfg), customer_ids=ids.customer_ids)
         committing = time.perf_counter()
     done = time.perf_counter()
