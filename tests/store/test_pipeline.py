@@ -120,3 +120,25 @@ def test_reserve_each_takes_one_value_of_each_counter_in_the_order_asked(store):
         assert reserve_each(store, ["customer", "audit"]) == [customer + 3, audit + 3]
     with pytest.raises(Exception, match="no counter 'nope'"):
         reserve_each(store, ["customer", "nope"])
+
+
+def test_a_read_repeated_in_round_trips_is_prepared_once_and_answers_alike(store, table):
+    store.execute("INSERT INTO pl_rows (k, n) VALUES ('a', 1), ('b', 2)")
+    sql = "SELECT k FROM pl_rows WHERE n >= ? ORDER BY k"
+    for floor, expected in [(1, [("a",), ("b",)]), (2, [("b",)]), (3, []), (1, [("a",), ("b",)])]:
+        with store.pipeline(), store.transaction():
+            store.execute("UPDATE pl_rows SET props = ? WHERE k = 'a'", (ODD,))  # held back: the read goes with it
+            assert store.fetch_many([(sql, (floor,)), ("SELECT props FROM pl_rows WHERE k = ?", ("a",))]) == [
+                expected, [(ODD,)]]
+    if store.dialect == "postgresql":  # planned once on the server, then executed by name
+        prepared = store.fetchall("SELECT statement FROM pg_prepared_statements WHERE name LIKE 'accord_read_%'")
+        assert any("WHERE n >= $1" in s for (s,) in prepared)
+
+
+def test_a_read_postgresql_cannot_prepare_is_sent_as_it_is_and_the_transaction_goes_on(store, table):
+    sql = "SELECT ? IS NULL"  # a parameter of no inferable type: PREPARE refuses it
+    with store.pipeline(), store.transaction():
+        for _ in range(3):
+            store.execute("INSERT INTO pl_rows (k) VALUES (?)", (f"k{_}",))
+            assert store.fetch_many([(sql, (None,)), ("SELECT COUNT(*) FROM pl_rows", ())]) == [[(True,)], [(_ + 1,)]]
+    assert store.scalar("SELECT COUNT(*) FROM pl_rows") == 3
