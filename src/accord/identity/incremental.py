@@ -503,7 +503,7 @@ def resolve_records(store: Store, cfg: ProjectConfig, records: Sequence[Mapping[
     with store.transaction():
         report: IdentityReport | None = None
         if len(keys) == 1 and encryption is None:  # the usual identify: one new record, placed directly
-            with store.pipeline():  # its writes go out back to back (PostgreSQL)
+            with store.pipeline():  # its writes held back and sent with its reads (PostgreSQL)
                 placed = place_record(store, cfg, settings, unique[0], run_id)
                 if isinstance(placed, str):
                     log.debug("record %s:%s takes the batch path: %s", *keys[0], placed)
@@ -511,8 +511,8 @@ def resolve_records(store: Store, cfg: ProjectConfig, records: Sequence[Mapping[
                     report = placed
                     stored_at = store_records(store, unique, run_id, new=True)
                     if report.affected_records == 1:  # placed alone, and new: a customer of its own
-                        profile = build_new_profile(store, cfg, *keys[0], run_id, actor=actor or run_id,
-                                                    record=(unique[0], stored_at))
+                        profile = build_new_profile(store, cfg, *keys[0], run_id, (unique[0], stored_at),
+                                                    actor=actor or run_id)
                         assert profile.ids.customer_ids
                         return [Assignment(*keys[0], profile.ids.customer_ids[0], "created")]
         before: dict[tuple[str, str], str] = {}  # a placed record is new: it had no customer

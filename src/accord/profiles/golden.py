@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -309,7 +309,7 @@ def _multi(store: Store, sources: list[str]) -> None:
 
 
 def golden_of_one_record(store: Store, customer_id: str, source: str, record_key: str,
-                         stored: tuple[Mapping[str, Any], datetime] | None = None) -> GoldenReport | None:
+                         stored: tuple[Mapping[str, Any], datetime]) -> GoldenReport | None:
     """The golden record of a new customer holding one record (a real-time identify's usual outcome),
     written without ``build_golden``'s temp tables: each attribute's one value wins as ``only_value``.
 
@@ -317,25 +317,14 @@ def golden_of_one_record(store: Store, customer_id: str, source: str, record_key
     trimmed, emails lower-cased, phones reduced to digits and '+', the address joined from its parts);
     ``tests/identity/test_placement.py`` pins the two to each other. ``customer_id`` is new: it has no
     profile document to invalidate. None when the rules would have to choose (the record holds two
-    emails, phones or addresses), when a value is encrypted, or when the record is not stored:
-    ``build_golden`` decides those. ``stored``: the record as ``realtime.record_row`` gave it to
-    ``store_records`` and the time that stored it (new: no source timestamps), instead of reading it back."""
-    row: Sequence[Any] | None
-    if stored is not None:
-        record, at = stored
-        row = (*(record.get(f) for f in TEXT_FIELDS), record.get("emails"), record.get("phones"), at, at)
-    else:
-        row = store.fetchone(
-            f"SELECT {', '.join(TEXT_FIELDS)}, CAST(emails AS TEXT), CAST(phones AS TEXT), "
-            "COALESCE(source_updated_at, valid_from), COALESCE(source_created_at, first_seen_at) FROM source_records "
-            "WHERE source = ? AND record_key = ? AND deleted_at IS NULL", (source, record_key))
-    if row is None:
-        return None
-    *texts, emails, phones, observed_at, first_at = row
-    fields = dict(zip(TEXT_FIELDS, (_trimmed(v) for v in texts)))
+    emails, phones or addresses) or when a value is encrypted: ``build_golden`` decides those.
+    ``stored``: the record as ``realtime.record_row`` gave it to ``store_records`` and the time that
+    stored it (a new record has no source timestamps: both its times are that one), not read back."""
+    record, stored_at = stored
+    fields = {f: _trimmed(record.get(f)) for f in TEXT_FIELDS}
     address = ", ".join(fields[p] for p in ADDRESS_PARTS if fields[p] is not None) or None
-    multi = {"emails": _distinct(emails, lambda x: _trim(x).lower()),
-             "phones": _distinct(phones, lambda x: re.sub(r"[^0-9+]", "", x)),
+    multi = {"emails": _distinct(record.get("emails"), lambda x: _trim(x).lower()),
+             "phones": _distinct(record.get("phones"), lambda x: re.sub(r"[^0-9+]", "", x)),
              "addresses": [address] if address else []}
     every = [v for v in (*fields.values(), *(x for values in multi.values() for x in values)) if v is not None]
     if any(len(values) > 1 for values in multi.values()) or any(TOKEN_PREFIX in v for v in every):
@@ -346,12 +335,12 @@ def golden_of_one_record(store: Store, customer_id: str, source: str, record_key
     if multi["addresses"]:
         singles += [(p, fields[p]) for p in ADDRESS_PARTS if fields[p] is not None]
     store.executemany(f"INSERT INTO golden_values ({_VALUE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 'only_value')",
-                      [(customer_id, a, v, source, record_key, observed_at) for a, v in singles])
+                      [(customer_id, a, v, source, record_key, stored_at) for a, v in singles])
     sources = json.dumps([source])
     store.executemany(store.type_sql(
         "INSERT INTO golden_multi (customer_id, attribute, value, first_seen, last_seen, sources, records, source, "
         "record_key, rule) VALUES (?, ?, ?, ?, ?, CAST(? AS ${JSON}), 1, ?, ?, 'all_values')"),
-        [(customer_id, m, v, first_at, observed_at, sources, source, record_key)
+        [(customer_id, m, v, stored_at, stored_at, sources, source, record_key)
          for m in ("emails", "phones", "addresses") for v in multi[m]])
     # No profile document to invalidate: the customer is new (the caller made it).
     report.values = len(singles)

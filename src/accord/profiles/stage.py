@@ -131,12 +131,11 @@ def build_profiles(store: Store, cfg: Any, clusters: pa.Table | pd.DataFrame | N
 
 
 def build_new_profile(store: Store, cfg: Any, source: str, record_key: str, run_id: str,
-                      actor: str | None = None, record: tuple[Mapping[str, Any], datetime] | None = None
-                      ) -> ProfilesReport:
+                      record: tuple[Mapping[str, Any], datetime], actor: str | None = None) -> ProfilesReport:
     """``build_profiles(scope=[(source, record_key)])`` for a new record clustered alone: a new customer
     (``ids.assign_new_record``) and its golden record (``golden.golden_of_one_record``, else
     ``build_golden``). The identifier index is the caller's, as with ``refresh_identifiers=False``.
-    ``record``: the record as stored just now and when (``realtime.store_records``), not read back."""
+    ``record``: the record as stored just now and when (``realtime.record_row``, ``store_records``)."""
     started = time.perf_counter()
     settings = profiles_settings(getattr(cfg, "profiles", None))
     with store.transaction():

@@ -485,7 +485,7 @@ class PostgresStore(Store):
         """The psycopg connection, once the writes ``pipeline()`` holds back are sent: whatever runs on
         it directly runs after them."""
         if self._deferred:
-            self._send_deferred()
+            self._send_deferred().close()
         return self._conn
 
     def _render(self, sql: str, params: Sequence[Any]) -> str:
@@ -539,21 +539,19 @@ class PostgresStore(Store):
         self._prepared[sql] = name
         return name
 
-    def _send_deferred(self, last: str | None = None) -> Any:
-        """Send the held-back writes and ``last`` as one round trip (several statements in one simple
-        query, each with its own snapshot); the cursor, on the result of the last statement."""
+    def _send_deferred(self, *then: str) -> Any:
+        """Send the held-back writes and the statements ``then`` as one round trip (several statements in
+        one simple query, each with its own snapshot); the cursor, on the result of the first of ``then``."""
         from psycopg import ClientCursor
 
-        statements = self._deferred or []
+        held = self._deferred or []
         if self._deferred is not None:
             self._deferred = []
-        if last is not None:
-            statements = [*statements, last]
         cur = ClientCursor(self._conn)
         try:
-            cur.execute(";\n".join(statements))
-            while cur.nextset():
-                pass
+            cur.execute(";\n".join([*held, *then]))
+            for _ in held:
+                cur.nextset()
         except BaseException:
             cur.close()
             raise
@@ -599,20 +597,11 @@ class PostgresStore(Store):
     def fetch_many(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
         if len(statements) < 2 and not self._deferred:
             return super().fetch_many(statements)
-        from psycopg import ClientCursor
-
         for sql, _ in statements:
             self._observe(sql)
-        texts = [self._render_read(sql, params) for sql, params in statements]
-        held = self._deferred or []
-        if self._deferred is not None:
-            self._deferred = []
         out: list[list[tuple[Any, ...]]] = []
-        with ClientCursor(self._conn) as cur:
-            cur.execute(";\n".join([*held, *texts]))
-            for _ in held:
-                cur.nextset()
-            for _ in texts:
+        with self._send_deferred(*(self._render_read(sql, params) for sql, params in statements)) as cur:
+            for _ in statements:
                 out.append(cur.fetchall() if cur.description else [])
                 cur.nextset()
         return out
